@@ -1,0 +1,539 @@
+//! Zero-allocation accessors over a request head.
+//!
+//! Routing runs on a [`RequestView`]: the request head, its host (lowercase, port and
+//! trailing dot stripped) and its normalized path (percent-encoded unreserved bytes decoded,
+//! `//` merged, dot-segments removed). Neither allocates: the common case borrows from the
+//! request, and a host with capitals or a path that needs normalizing is rewritten into a
+//! buffer on the stack of a cold function. The request that is forwarded keeps its original
+//! path.
+
+use pingora_http::RequestHeader;
+use std::net::IpAddr;
+
+/// Longest path that can be normalized; a longer path that needs normalizing is refused
+/// with 414 (nginx's default large-header buffer is 8 KiB; this is half of it).
+pub const MAX_NORMALIZED_PATH: usize = 4096;
+/// Longest host name (RFC 1035: 253 characters, plus room for an IPv6 literal).
+pub const MAX_HOST: usize = 255;
+
+/// Why a request head cannot be routed. Each maps to a 4xx answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BadRequest {
+    /// The path needs normalizing but is longer than [`MAX_NORMALIZED_PATH`] (414).
+    PathTooLong,
+    /// The `Host` header is not valid text or longer than [`MAX_HOST`] (400).
+    BadHost,
+}
+
+impl BadRequest {
+    /// The HTTP status this answers with.
+    pub fn status(self) -> u16 {
+        match self {
+            BadRequest::PathTooLong => 414,
+            BadRequest::BadHost => 400,
+        }
+    }
+
+    /// A short explanation for the response body and the log.
+    pub fn reason(self) -> &'static str {
+        match self {
+            BadRequest::PathTooLong => "path too long to normalize",
+            BadRequest::BadHost => "malformed Host header",
+        }
+    }
+}
+
+/// What routing sees of a request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestView<'a> {
+    /// The request head.
+    pub req: &'a RequestHeader,
+    /// Lowercase host, no port, no trailing dot; empty when the request names none.
+    pub host: &'a [u8],
+    /// The normalized path (never empty, starts with `/` unless the request target is `*`).
+    pub path: &'a [u8],
+    /// The client's address, when it is an IP socket.
+    pub client: Option<IpAddr>,
+}
+
+impl<'a> RequestView<'a> {
+    /// Build the view of `req` and run `f` on it.
+    pub fn with<R>(
+        req: &RequestHeader,
+        client: Option<IpAddr>,
+        f: impl FnOnce(&RequestView<'_>) -> R,
+    ) -> Result<R, BadRequest> {
+        let raw_host = raw_host(req).ok_or(BadRequest::BadHost)?;
+        let host = strip_host(raw_host);
+        if host.len() > MAX_HOST {
+            return Err(BadRequest::BadHost);
+        }
+        let raw_path = req.uri.path().as_bytes();
+        if host.iter().any(u8::is_ascii_uppercase) {
+            with_lower_host(host, |host| with_path(req, host, raw_path, client, f))
+        } else {
+            with_path(req, host, raw_path, client, f)
+        }
+    }
+
+    /// The values of header `name` (lowercase), one per header line.
+    #[inline]
+    pub fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
+        self.req.headers.get_all(name).into_iter().map(|v| v.as_bytes())
+    }
+
+    /// The raw (still percent-encoded) value of query parameter `name`, first occurrence.
+    #[inline]
+    pub fn query(&self, name: &str) -> Option<&'a [u8]> {
+        query_value(self.req.uri.query()?.as_bytes(), name.as_bytes())
+    }
+
+    /// The value of cookie `name`, first occurrence over all `Cookie` headers.
+    #[inline]
+    pub fn cookie(&self, name: &str) -> Option<&'a [u8]> {
+        let name = name.as_bytes();
+        self.header_values("cookie").find_map(|h| cookie_value(h, name))
+    }
+
+    /// The bytes of a hashing key, or `None` when the request lacks it.
+    pub fn key<'b>(&self, key: crate::spec::Key, ip_buf: &'b mut [u8; 16]) -> Option<&'b [u8]>
+    where
+        'a: 'b,
+    {
+        use crate::spec::Key;
+        match key {
+            Key::Cookie(name) => self.cookie(name),
+            Key::Header(name) => self.header_values(name).next(),
+            Key::Query(name) => self.query(name),
+            Key::Path => Some(self.path),
+            Key::Host => Some(self.host),
+            Key::ClientIp => None,
+        }
+        .or_else(|| match self.client? {
+            IpAddr::V4(v4) => {
+                ip_buf[..4].copy_from_slice(&v4.octets());
+                Some(&ip_buf[..4])
+            }
+            IpAddr::V6(v6) => {
+                *ip_buf = v6.octets();
+                Some(&ip_buf[..])
+            }
+        })
+    }
+}
+
+fn with_path<R>(
+    req: &RequestHeader,
+    host: &[u8],
+    raw_path: &[u8],
+    client: Option<IpAddr>,
+    f: impl FnOnce(&RequestView<'_>) -> R,
+) -> Result<R, BadRequest> {
+    if path_is_normal(raw_path) {
+        let view = RequestView {
+            req,
+            host,
+            path: raw_path,
+            client,
+        };
+        return Ok(f(&view));
+    }
+    with_normalized_path(raw_path, |path| {
+        f(&RequestView {
+            req,
+            host,
+            path,
+            client,
+        })
+    })
+}
+
+#[cold]
+#[inline(never)]
+fn with_lower_host<R>(host: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    let mut buf = [0u8; MAX_HOST];
+    let out = &mut buf[..host.len()];
+    out.copy_from_slice(host);
+    out.make_ascii_lowercase();
+    f(out)
+}
+
+#[cold]
+#[inline(never)]
+fn with_normalized_path<R>(raw: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<R, BadRequest> {
+    if raw.len() > MAX_NORMALIZED_PATH {
+        return Err(BadRequest::PathTooLong);
+    }
+    let mut buf = [0u8; MAX_NORMALIZED_PATH];
+    let len = normalize_path_into(raw, &mut buf);
+    Ok(f(&buf[..len]))
+}
+
+/// The host a request names: the `Host` header, else the authority of an absolute-form
+/// (or HTTP/2) request target. `None` when the header is not valid text.
+fn raw_host(req: &RequestHeader) -> Option<&[u8]> {
+    match req.headers.get("host") {
+        Some(h) => {
+            let b = h.as_bytes();
+            (b.iter().all(|c| c.is_ascii_graphic())).then_some(b)
+        }
+        None => Some(req.uri.host().map(str::as_bytes).unwrap_or(b"")),
+    }
+}
+
+/// Strip the port (`host:8080`, `[::1]:8080`) and one trailing dot.
+pub fn strip_host(h: &[u8]) -> &[u8] {
+    let h = if h.first() == Some(&b'[') {
+        match h.iter().position(|&c| c == b']') {
+            Some(end) => &h[..=end],
+            None => h,
+        }
+    } else {
+        match h.iter().rposition(|&c| c == b':') {
+            Some(colon) => &h[..colon],
+            None => h,
+        }
+    };
+    h.strip_suffix(b".").unwrap_or(h)
+}
+
+/// True when the path is already in normal form: no `%`, no empty segment but a trailing
+/// one, no `.`/`..` segment. A target that does not start with `/` (`*`) is left as it is.
+#[inline]
+pub fn path_is_normal(p: &[u8]) -> bool {
+    let Some(rest) = p.strip_prefix(b"/") else {
+        return true;
+    };
+    if rest.contains(&b'%') {
+        return false;
+    }
+    let mut segments = rest.split(|&c| c == b'/').peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        if (seg.is_empty() && !last) || seg == b"." || seg == b".." {
+            return false;
+        }
+    }
+    true
+}
+
+/// Normalize `raw` into `out` (which must be at least as long) and return the length:
+/// decode `%XX` of unreserved bytes, merge `//`, remove `.` and `..` segments (RFC 3986
+/// §5.2.4; `..` above the root is dropped). A trailing slash is kept.
+pub fn normalize_path_into(raw: &[u8], out: &mut [u8]) -> usize {
+    if raw.first() != Some(&b'/') {
+        let n = raw.len();
+        out[..n].copy_from_slice(raw);
+        return n;
+    }
+    // Pass 1: decode unreserved escapes into `out`.
+    let mut n = 0;
+    let mut i = 0;
+    while i < raw.len() {
+        let c = raw[i];
+        if c == b'%' && i + 2 < raw.len() {
+            if let (Some(h), Some(l)) = (hex(raw[i + 1]), hex(raw[i + 2])) {
+                let d = h << 4 | l;
+                if d.is_ascii_alphanumeric() || matches!(d, b'-' | b'.' | b'_' | b'~') {
+                    out[n] = d;
+                    n += 1;
+                    i += 3;
+                    continue;
+                }
+                // Keep other escapes, with uppercase hex so equal paths compare equal.
+                out[n] = b'%';
+                out[n + 1] = raw[i + 1].to_ascii_uppercase();
+                out[n + 2] = raw[i + 2].to_ascii_uppercase();
+                n += 3;
+                i += 3;
+                continue;
+            }
+        }
+        out[n] = c;
+        n += 1;
+        i += 1;
+    }
+    // Pass 2: segments, in place (the write position never passes the read position).
+    let mut w = 0;
+    let mut r = 0;
+    let mut trailing_slash = false;
+    // Skip leading slashes: the output always starts with one.
+    while r < n {
+        while r < n && out[r] == b'/' {
+            r += 1;
+        }
+        if r >= n {
+            trailing_slash = true;
+            break;
+        }
+        let start = r;
+        while r < n && out[r] != b'/' {
+            r += 1;
+        }
+        let last = r >= n;
+        match &out[start..r] {
+            b"." => trailing_slash = last,
+            b".." => {
+                w = out[..w].iter().rposition(|&c| c == b'/').unwrap_or(0);
+                trailing_slash = last;
+            }
+            _ => {
+                out[w] = b'/';
+                out.copy_within(start..r, w + 1);
+                w += 1 + (r - start);
+                trailing_slash = false;
+            }
+        }
+    }
+    if w == 0 || trailing_slash {
+        out[w] = b'/';
+        w += 1;
+    }
+    w
+}
+
+#[inline]
+fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// The raw value of the first `name` parameter of a query string (`a=1&b=2`). Names are
+/// compared after percent-decoding; `notbeta=1` is not `beta`. A parameter without `=`
+/// has the empty value.
+pub fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
+    query.split(|&c| c == b'&').find_map(|pair| {
+        let (k, v) = match pair.iter().position(|&c| c == b'=') {
+            Some(eq) => (&pair[..eq], &pair[eq + 1..]),
+            None => (pair, &b""[..]),
+        };
+        (!pair.is_empty() && decoded_eq(k, name, true)).then_some(v)
+    })
+}
+
+/// The value of cookie `name` in one `Cookie` header (`a=1; beta=true`), quotes removed.
+pub fn cookie_value<'c>(header: &'c [u8], name: &[u8]) -> Option<&'c [u8]> {
+    header.split(|&c| c == b';').find_map(|pair| {
+        let pair = trim_ows(pair);
+        let eq = pair.iter().position(|&c| c == b'=')?;
+        if trim_ows(&pair[..eq]) != name {
+            return None;
+        }
+        let v = trim_ows(&pair[eq + 1..]);
+        Some(match v {
+            [b'"', inner @ .., b'"'] => inner,
+            _ => v,
+        })
+    })
+}
+
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// Bytes of a percent-encoded string, decoded on the fly (`+` is a space in a query).
+#[derive(Clone)]
+pub struct Decoded<'a> {
+    raw: &'a [u8],
+    plus_is_space: bool,
+}
+
+impl<'a> Decoded<'a> {
+    /// Decode `raw`; `plus_is_space` for `application/x-www-form-urlencoded` query strings.
+    pub fn new(raw: &'a [u8], plus_is_space: bool) -> Self {
+        Decoded { raw, plus_is_space }
+    }
+}
+
+impl Iterator for Decoded<'_> {
+    type Item = u8;
+
+    #[inline]
+    fn next(&mut self) -> Option<u8> {
+        let (&c, rest) = self.raw.split_first()?;
+        if c == b'%' && rest.len() >= 2 {
+            if let (Some(h), Some(l)) = (hex(rest[0]), hex(rest[1])) {
+                self.raw = &rest[2..];
+                return Some(h << 4 | l);
+            }
+        }
+        self.raw = rest;
+        Some(if c == b'+' && self.plus_is_space { b' ' } else { c })
+    }
+}
+
+/// `raw`, decoded, equals `expected`.
+#[inline]
+pub fn decoded_eq(raw: &[u8], expected: &[u8], plus_is_space: bool) -> bool {
+    if !raw.contains(&b'%') && !(plus_is_space && raw.contains(&b'+')) {
+        return raw == expected;
+    }
+    Decoded::new(raw, plus_is_space).eq(expected.iter().copied())
+}
+
+/// `raw`, decoded, starts with `prefix`.
+#[inline]
+pub fn decoded_starts_with(raw: &[u8], prefix: &[u8], plus_is_space: bool) -> bool {
+    let mut d = Decoded::new(raw, plus_is_space);
+    prefix.iter().all(|&p| d.next() == Some(p))
+}
+
+/// `raw`, decoded, contains `needle`.
+pub fn decoded_contains(raw: &[u8], needle: &[u8], plus_is_space: bool) -> bool {
+    if !raw.contains(&b'%') && !(plus_is_space && raw.contains(&b'+')) {
+        return contains(raw, needle);
+    }
+    let mut d = Decoded::new(raw, plus_is_space);
+    loop {
+        if decoded_starts_with(d.raw, needle, plus_is_space) {
+            return true;
+        }
+        if d.next().is_none() {
+            return false;
+        }
+    }
+}
+
+/// Byte-string search.
+#[inline]
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `host` is `suffix` or ends with `.suffix` (`*.example.com` matches `a.example.com`,
+/// not `example.com`, not `badexample.com`). `dot_suffix` is `".example.com"`.
+#[inline]
+pub fn host_wildcard(host: &[u8], dot_suffix: &[u8]) -> bool {
+    host.len() > dot_suffix.len() && host.ends_with(dot_suffix)
+}
+
+/// Segment-aware prefix: `/api` matches `/api`, `/api/` and `/api/x`, not `/apiary`. A
+/// prefix ending in `/` is a plain prefix.
+#[inline]
+pub fn path_prefix_segment(path: &[u8], prefix: &[u8]) -> bool {
+    path.starts_with(prefix)
+        && (prefix.ends_with(b"/") || path.len() == prefix.len() || path[prefix.len()] == b'/')
+}
+
+/// `ip` lies in `net/prefix`. `net` holds the address bits: a `u32` widened for IPv4.
+#[inline]
+pub fn ip_in(ip: Option<IpAddr>, v6: bool, net: u128, prefix: u8) -> bool {
+    match (ip, v6) {
+        (Some(IpAddr::V4(a)), false) => {
+            let a = u32::from(a) as u128;
+            prefix == 0 || (a >> (32 - prefix)) == (net >> (32 - prefix))
+        }
+        (Some(IpAddr::V6(a)), true) => {
+            let a = u128::from(a);
+            prefix == 0 || (a >> (128 - prefix)) == (net >> (128 - prefix))
+        }
+        // An IPv4-mapped IPv6 client (::ffff:a.b.c.d) matches IPv4 ranges.
+        (Some(IpAddr::V6(a)), false) => match a.to_ipv4_mapped() {
+            Some(v4) => ip_in(Some(IpAddr::V4(v4)), false, net, prefix),
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(p: &str) -> String {
+        let mut buf = [0u8; 256];
+        let n = normalize_path_into(p.as_bytes(), &mut buf);
+        String::from_utf8(buf[..n].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn normalizes_paths() {
+        // (input, normalized) — the cases an `admin` rule must not be bypassed by.
+        let cases = [
+            ("/", "/"),
+            ("/a/b", "/a/b"),
+            ("/a/b/", "/a/b/"),
+            ("//a//b", "/a/b"),
+            ("/static/../admin", "/admin"),
+            ("/static/%2e%2e/admin", "/admin"),
+            ("/static/%2E%2E/admin", "/admin"),
+            ("/%61dmin", "/admin"),
+            ("/a/./b", "/a/b"),
+            ("/a/.", "/a/"),
+            ("/a/..", "/"),
+            ("/..", "/"),
+            ("/../../x", "/x"),
+            ("/a/%2f/b", "/a/%2F/b"),
+            ("/a/..b", "/a/..b"),
+            ("/.well-known/x", "/.well-known/x"),
+            ("/a%zz", "/a%zz"),
+            ("/a%2", "/a%2"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(norm(input), want, "normalizing {input}");
+            // The fast path must agree that normal paths need no work, and only those.
+            assert_eq!(
+                path_is_normal(input.as_bytes()),
+                input == want && !input.contains('%'),
+                "path_is_normal({input})"
+            );
+        }
+    }
+
+    #[test]
+    fn parses_query_by_name() {
+        let q = b"notbeta=true&beta=false&x&b%65ta2=1&sp=a+b%21";
+        assert_eq!(query_value(q, b"beta"), Some(&b"false"[..]));
+        assert_eq!(query_value(q, b"x"), Some(&b""[..]));
+        assert_eq!(query_value(q, b"beta2"), Some(&b"1"[..]));
+        assert_eq!(query_value(q, b"eta"), None);
+        let sp = query_value(q, b"sp").unwrap();
+        assert!(decoded_eq(sp, b"a b!", true));
+        assert!(decoded_starts_with(sp, b"a b", true));
+        assert!(decoded_contains(sp, b" b!", true));
+        assert!(!decoded_contains(sp, b"b!!", true));
+    }
+
+    #[test]
+    fn parses_cookies_by_name() {
+        let h = b"a=1; notbeta=true;beta=\"true\" ;  session_id=abc";
+        assert_eq!(cookie_value(h, b"beta"), Some(&b"true"[..]));
+        assert_eq!(cookie_value(h, b"session_id"), Some(&b"abc"[..]));
+        assert_eq!(cookie_value(h, b"eta"), None);
+        assert_eq!(cookie_value(b"beta", b"beta"), None);
+    }
+
+    #[test]
+    fn strips_host_ports_and_dots() {
+        assert_eq!(strip_host(b"a.example.com:8080"), b"a.example.com");
+        assert_eq!(strip_host(b"a.example.com."), b"a.example.com");
+        assert_eq!(strip_host(b"[::1]:80"), b"[::1]");
+        assert!(host_wildcard(b"a.example.com", b".example.com"));
+        assert!(!host_wildcard(b"example.com", b".example.com"));
+        assert!(!host_wildcard(b"badexample.com", b".example.com"));
+    }
+
+    #[test]
+    fn matches_segments_and_cidrs() {
+        assert!(path_prefix_segment(b"/api", b"/api"));
+        assert!(path_prefix_segment(b"/api/x", b"/api"));
+        assert!(!path_prefix_segment(b"/apiary", b"/api"));
+        assert!(path_prefix_segment(b"/api/x", b"/api/"));
+        let net = u32::from(std::net::Ipv4Addr::new(10, 0, 0, 0)) as u128;
+        assert!(ip_in(Some("10.1.2.3".parse().unwrap()), false, net, 8));
+        assert!(!ip_in(Some("11.1.2.3".parse().unwrap()), false, net, 8));
+        assert!(ip_in(Some("::ffff:10.1.2.3".parse().unwrap()), false, net, 8));
+        assert!(!ip_in(None, false, net, 8));
+    }
+}

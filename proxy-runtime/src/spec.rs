@@ -1,0 +1,195 @@
+//! The static description of a routing table, as `routes!` emits it.
+//!
+//! Everything here is plain `'static` data: the macro has already checked it (addresses
+//! parse, weights are non-zero, names exist), and the runtime turns it into live clusters.
+
+use std::time::Duration;
+
+/// One upstream cluster as declared in `routes!`.
+#[derive(Debug, Clone, Copy)]
+pub struct ClusterSpec {
+    /// The cluster's name in the table (`cluster api { .. }` → `"api"`).
+    pub name: &'static str,
+    /// The declared backends, in declaration order.
+    pub backends: &'static [BackendSpec],
+    /// How a backend is picked among the healthy ones.
+    pub balance: Balance,
+    /// The active health check, if the cluster declares one.
+    pub health: Option<HealthSpec>,
+    /// How many other backends to try after a connect failure.
+    pub retries: u32,
+    /// The index (in the table's cluster list) of the cluster used when none of this one's
+    /// backends is healthy.
+    pub backup: Option<usize>,
+    /// Upstream TLS, if the cluster speaks it.
+    pub tls: Option<TlsSpec>,
+    /// Connection timeouts.
+    pub timeouts: Timeouts,
+}
+
+/// One backend: a socket address (checked by the macro) and its weight (≥ 1).
+#[derive(Debug, Clone, Copy)]
+pub struct BackendSpec {
+    /// `"127.0.0.1:9001"` or `"[::1]:9001"`.
+    pub addr: &'static str,
+    /// Relative weight; the macro rejects 0.
+    pub weight: u32,
+}
+
+/// The balancing algorithm of a cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Balance {
+    /// Weighted round robin (`round_robin`, the default).
+    RoundRobin,
+    /// Weighted random (`random`).
+    Random,
+    /// Ketama consistent hashing on a request key (`consistent(KEY)`).
+    Consistent(Key),
+    /// Weighted FNV hash of a request key (`hash(KEY)`).
+    Hash(Key),
+}
+
+/// A part of the request used as a hashing key.
+///
+/// When the key is absent from a request (no such cookie, header or query parameter),
+/// the client's IP address is used instead, so one client keeps landing on one backend;
+/// without a client IP (a Unix socket listener), the empty key is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// `cookie("name")`
+    Cookie(&'static str),
+    /// `header("name")`, lowercase.
+    Header(&'static str),
+    /// `query("name")`
+    Query(&'static str),
+    /// `client_ip`
+    ClientIp,
+    /// `path`: the normalized path, without the query.
+    Path,
+    /// `host`: lowercase, port stripped.
+    Host,
+}
+
+/// An active health check.
+#[derive(Debug, Clone, Copy)]
+pub struct HealthSpec {
+    /// TCP connect or HTTP request.
+    pub kind: HealthKind,
+    /// Interval between two checks of a backend.
+    pub every: Duration,
+    /// Consecutive failures that take a healthy backend out.
+    pub fall: u32,
+    /// Consecutive successes that bring an unhealthy backend back.
+    pub rise: u32,
+    /// Timeout of one check (connect, and read for HTTP).
+    pub timeout: Duration,
+}
+
+/// What a health check does.
+#[derive(Debug, Clone, Copy)]
+pub enum HealthKind {
+    /// A TCP connection (and TLS handshake, for a TLS cluster) must succeed.
+    Tcp,
+    /// `GET path` with `Host: host` must answer `expect`.
+    Http {
+        /// Request path, e.g. `/healthz`.
+        path: &'static str,
+        /// `Host` header; empty means the backend's address.
+        host: &'static str,
+        /// Expected status code.
+        expect: u16,
+    },
+}
+
+/// Upstream TLS settings of a cluster.
+#[derive(Debug, Clone, Copy)]
+pub struct TlsSpec {
+    /// The SNI to send (and, with `verify`, the name the certificate must carry).
+    pub sni: &'static str,
+    /// Verify the upstream certificate chain.
+    pub verify: bool,
+    /// Verify that the certificate names `sni` (or `alternative_cn`).
+    pub verify_hostname: bool,
+    /// Another name accepted in the certificate.
+    pub alternative_cn: Option<&'static str>,
+    /// ALPN offered upstream.
+    pub alpn: Alpn,
+    /// PEM file of the CA that signs upstream certificates (else the system roots).
+    pub ca: Option<&'static str>,
+    /// PEM certificate chain for mTLS.
+    pub client_cert: Option<&'static str>,
+    /// PEM private key for mTLS.
+    pub client_key: Option<&'static str>,
+}
+
+/// ALPN offered to a TLS upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alpn {
+    /// HTTP/1.1 only.
+    H1,
+    /// HTTP/2 only.
+    H2,
+    /// HTTP/2, falling back to HTTP/1.1.
+    H2H1,
+}
+
+/// Upstream timeouts; `None` leaves Pingora's default.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timeouts {
+    /// TCP connect.
+    pub connect: Option<Duration>,
+    /// TCP connect plus TLS handshake.
+    pub total_connect: Option<Duration>,
+    /// Each read from the upstream.
+    pub read: Option<Duration>,
+    /// Each write to the upstream.
+    pub write: Option<Duration>,
+    /// How long an idle pooled connection is kept.
+    pub idle: Option<Duration>,
+}
+
+impl Timeouts {
+    /// No timeout set.
+    pub const NONE: Timeouts = Timeouts {
+        connect: None,
+        total_connect: None,
+        read: None,
+        write: None,
+        idle: None,
+    };
+}
+
+/// A weighted split between clusters (`split { a: 5, b: 95 } by KEY`).
+#[derive(Debug, Clone, Copy)]
+pub struct SplitSpec {
+    /// `(cluster index, weight)` pairs in declaration order.
+    pub arms: &'static [(usize, u32)],
+    /// Sum of the weights.
+    pub total: u32,
+    /// Sticky key: the same key always gets the same arm. `None` spreads requests by weight.
+    pub by: Option<Key>,
+}
+
+/// What a rule sends a request to. `C` is the table's cluster enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<C: 'static> {
+    /// A cluster.
+    Cluster(C),
+    /// A weighted split: the index of the split in the table's split list.
+    Split(usize),
+    /// A fixed answer: status and body.
+    Respond(u16, &'static str),
+    /// No rule matched: answered with 404.
+    NoRoute,
+}
+
+/// One rule as written, for `--routes` and `--explain`.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteSpec {
+    /// The rule's name.
+    pub name: &'static str,
+    /// The matcher, as written.
+    pub matcher: &'static str,
+    /// The target, as written.
+    pub target: &'static str,
+}
