@@ -118,9 +118,8 @@ impl Cluster {
     /// Pick a healthy backend for `key` that `skip` does not refuse (used by retries to
     /// avoid backends already tried). `None` when no healthy backend is left.
     pub fn select(&self, key: &[u8], skip: impl Fn(&SocketAddr) -> bool) -> Option<SocketAddr> {
-        let accept = |b: &Backend, healthy: bool| {
-            healthy && b.addr.as_inet().is_some_and(|a| !skip(a))
-        };
+        let accept =
+            |b: &Backend, healthy: bool| healthy && b.addr.as_inet().is_some_and(|a| !skip(a));
         let chosen = match &self.balancer {
             Balancer::RoundRobin(lb) => lb.select_with(key, MAX_ITERATIONS, accept),
             Balancer::Random(lb) => lb.select_with(key, MAX_ITERATIONS, accept),
@@ -132,11 +131,15 @@ impl Cluster {
 
     /// Whether backend `addr` is currently healthy (and a member).
     pub fn is_healthy(&self, addr: SocketAddr) -> bool {
-        let backend = self.members.iter().find(|m| m.addr == addr).map(|m| Backend {
-            addr: pingora_core::protocols::l4::socket::SocketAddr::Inet(m.addr),
-            weight: m.weight as usize,
-            ext: Default::default(),
-        });
+        let backend = self
+            .members
+            .iter()
+            .find(|m| m.addr == addr)
+            .map(|m| Backend {
+                addr: pingora_core::protocols::l4::socket::SocketAddr::Inet(m.addr),
+                weight: m.weight as usize,
+                ext: Default::default(),
+            });
         let Some(backend) = backend else {
             return false;
         };
@@ -257,7 +260,11 @@ struct LogHealth {
 impl HealthObserve for LogHealth {
     async fn observe(&self, target: &Backend, healthy: bool) {
         if healthy {
-            log::info!("cluster `{}`: backend {} is healthy again", self.cluster, target.addr);
+            log::info!(
+                "cluster `{}`: backend {} is healthy again",
+                self.cluster,
+                target.addr
+            );
         } else {
             log::warn!(
                 "cluster `{}`: backend {} failed its health check and is out of rotation",

@@ -41,7 +41,10 @@ impl fmt::Display for Error {
                 known.join(", ")
             ),
             Error::BadAddress { what, addr } => {
-                write!(f, "{what}: `{addr}` is not a socket address like 127.0.0.1:8080 or [::1]:8080")
+                write!(
+                    f,
+                    "{what}: `{addr}` is not a socket address like 127.0.0.1:8080 or [::1]:8080"
+                )
             }
             Error::BadArgument(msg) => f.write_str(msg),
             Error::EmptyCluster(name) => write!(f, "cluster `{name}` has no backends"),

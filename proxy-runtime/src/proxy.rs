@@ -46,6 +46,8 @@ pub trait Table: Sized + Send + Sync + 'static {
     fn new_ctx() -> Self::Ctx;
     /// The context's fields the runtime writes.
     fn ctx_parts(ctx: &mut Self::Ctx) -> CtxParts<'_, Self>;
+    /// Copy the predicates of a decision into the context's fields.
+    fn record_predicates(ctx: &mut Self::Ctx, predicates: &Self::Predicates);
 
     /// Decide a request head from a client address.
     fn decide(req: &RequestHeader, client: Option<IpAddr>) -> Result<Decision<Self>, BadRequest> {
@@ -96,8 +98,6 @@ pub struct CtxParts<'a, T: Table> {
     pub backend: &'a mut Option<SocketAddr>,
     /// Connection attempts so far.
     pub tries: &'a mut u32,
-    /// The named predicates.
-    pub predicates: &'a mut T::Predicates,
     /// Runtime bookkeeping.
     pub state: &'a mut RequestState,
 }
@@ -154,13 +154,20 @@ impl<T: Table> Proxy<T> {
                 let bytes = view.key(key, &mut ip).unwrap_or(b"");
                 fnv1a(bytes) % u64::from(split.total)
             }
-            None => self.split_counters[index].fetch_add(1, Ordering::Relaxed) % u64::from(split.total),
+            None => {
+                self.split_counters[index].fetch_add(1, Ordering::Relaxed) % u64::from(split.total)
+            }
         };
         pick_arm(split, point)
     }
 
     /// Pick a backend of cluster `index` (or of its backups) not tried yet.
-    fn select(&self, view: &RequestView<'_>, mut index: usize, state: &RequestState) -> Result<(usize, SocketAddr), usize> {
+    fn select(
+        &self,
+        view: &RequestView<'_>,
+        mut index: usize,
+        state: &RequestState,
+    ) -> Result<(usize, SocketAddr), usize> {
         let first = index;
         // Backup chains are acyclic (checked by the macro); the bound is a second guard.
         for _ in 0..=self.clusters.len() {
@@ -205,7 +212,10 @@ fn fnv1a(bytes: &[u8]) -> u64 {
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {
-    session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip())
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
 }
 
 async fn respond(session: &mut Session, status: u16, body: &'static str) -> PResult<bool> {
@@ -245,9 +255,9 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 return respond(session, bad.status(), bad.reason()).await;
             }
         };
+        T::record_predicates(ctx, &decision.predicates);
         let parts = T::ctx_parts(ctx);
         *parts.route = decision.route;
-        *parts.predicates = decision.predicates;
         parts.state.primary = cluster;
         *parts.cluster = cluster.map(T::cluster_at);
         match decision.target {
@@ -257,16 +267,25 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         }
     }
 
-    async fn upstream_peer(&self, session: &mut Session, ctx: &mut Self::CTX) -> PResult<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        session: &mut Session,
+        ctx: &mut Self::CTX,
+    ) -> PResult<Box<HttpPeer>> {
         let client = client_ip(session);
         let parts = T::ctx_parts(ctx);
         let Some(primary) = parts.state.primary else {
             // request_filter answered every request that has no cluster.
-            return Err(PError::explain(ErrorType::InternalError, "no cluster chosen"));
+            return Err(PError::explain(
+                ErrorType::InternalError,
+                "no cluster chosen",
+            ));
         };
         let state = &*parts.state;
-        let chosen = RequestView::with(session.req_header(), client, |view| self.select(view, primary, state))
-            .map_err(|bad| PError::explain(ErrorType::HTTPStatus(bad.status()), bad.reason()))?;
+        let chosen = RequestView::with(session.req_header(), client, |view| {
+            self.select(view, primary, state)
+        })
+        .map_err(|bad| PError::explain(ErrorType::HTTPStatus(bad.status()), bad.reason()))?;
         match chosen {
             Ok((index, addr)) => {
                 let cluster = &self.clusters[index];
@@ -274,9 +293,9 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 *parts.cluster = Some(T::cluster_at(index));
                 *parts.backend = Some(addr);
                 *parts.tries += 1;
-                let peer = cluster
-                    .peer(addr)
-                    .ok_or_else(|| PError::explain(ErrorType::InternalError, "selected backend has no peer"))?;
+                let peer = cluster.peer(addr).ok_or_else(|| {
+                    PError::explain(ErrorType::InternalError, "selected backend has no peer")
+                })?;
                 Ok(Box::new(peer))
             }
             Err(index) => {
@@ -288,17 +307,30 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                     *parts.tries
                 );
                 parts.state.unavailable = Some(index);
-                Err(PError::explain(ErrorType::HTTPStatus(503), "no healthy backend"))
+                Err(PError::explain(
+                    ErrorType::HTTPStatus(503),
+                    "no healthy backend",
+                ))
             }
         }
     }
 
-    fn fail_to_connect(&self, _session: &mut Session, peer: &HttpPeer, ctx: &mut Self::CTX, mut e: Box<PError>) -> Box<PError> {
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        peer: &HttpPeer,
+        ctx: &mut Self::CTX,
+        mut e: Box<PError>,
+    ) -> Box<PError> {
         let parts = T::ctx_parts(ctx);
         let index = parts.cluster.map(T::cluster_index).unwrap_or(0);
         let retries = self.clusters.get(index).map_or(0, |c| c.spec().retries);
         let name = self.clusters.get(index).map_or("-", |c| c.name());
-        log::warn!("{}: cluster `{name}`: connect to {} failed: {e}", T::NAME, peer);
+        log::warn!(
+            "{}: cluster `{name}`: connect to {} failed: {e}",
+            T::NAME,
+            peer
+        );
         // A connect failure never reached the backend: always safe to try another one.
         if *parts.tries <= retries {
             e.set_retry(true);
@@ -306,14 +338,28 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         e
     }
 
-    async fn fail_to_proxy(&self, session: &mut Session, e: &PError, ctx: &mut Self::CTX) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &PError,
+        ctx: &mut Self::CTX,
+    ) -> FailToProxy {
         let parts = T::ctx_parts(ctx);
         if let Some(index) = parts.state.unavailable {
-            let body = format!("503 no healthy backend in cluster `{}`\n", self.clusters[index].name());
-            if let Err(err) = session.respond_error_with_body(503, Bytes::from(body)).await {
+            let body = format!(
+                "503 no healthy backend in cluster `{}`\n",
+                self.clusters[index].name()
+            );
+            if let Err(err) = session
+                .respond_error_with_body(503, Bytes::from(body))
+                .await
+            {
                 log::debug!("{}: could not answer 503: {err}", T::NAME);
             }
-            return FailToProxy { error_code: 503, can_reuse_downstream: false };
+            return FailToProxy {
+                error_code: 503,
+                can_reuse_downstream: false,
+            };
         }
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
@@ -331,7 +377,10 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 log::debug!("{}: could not answer {code}: {err}", T::NAME);
             }
         }
-        FailToProxy { error_code: code, can_reuse_downstream: false }
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
     }
 }
 
@@ -341,7 +390,11 @@ mod tests {
 
     #[test]
     fn split_arms_follow_weights() {
-        static SPLIT: SplitSpec = SplitSpec { arms: &[(3, 5), (7, 95)], total: 100, by: None };
+        static SPLIT: SplitSpec = SplitSpec {
+            arms: &[(3, 5), (7, 95)],
+            total: 100,
+            by: None,
+        };
         let mut counts = [0u32; 8];
         for point in 0..100 {
             counts[pick_arm(&SPLIT, point)] += 1;

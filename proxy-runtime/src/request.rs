@@ -80,7 +80,11 @@ impl<'a> RequestView<'a> {
     /// The values of header `name` (lowercase), one per header line.
     #[inline]
     pub fn header_values(&self, name: &str) -> impl Iterator<Item = &'a [u8]> {
-        self.req.headers.get_all(name).into_iter().map(|v| v.as_bytes())
+        self.req
+            .headers
+            .get_all(name)
+            .into_iter()
+            .map(|v| v.as_bytes())
     }
 
     /// The raw (still percent-encoded) value of query parameter `name`, first occurrence.
@@ -93,7 +97,8 @@ impl<'a> RequestView<'a> {
     #[inline]
     pub fn cookie(&self, name: &str) -> Option<&'a [u8]> {
         let name = name.as_bytes();
-        self.header_values("cookie").find_map(|h| cookie_value(h, name))
+        self.header_values("cookie")
+            .find_map(|h| cookie_value(h, name))
     }
 
     /// The bytes of a hashing key, or `None` when the request lacks it.
@@ -369,7 +374,11 @@ impl Iterator for Decoded<'_> {
             }
         }
         self.raw = rest;
-        Some(if c == b'+' && self.plus_is_space { b' ' } else { c })
+        Some(if c == b'+' && self.plus_is_space {
+            b' '
+        } else {
+            c
+        })
     }
 }
 
@@ -533,7 +542,12 @@ mod tests {
         let net = u32::from(std::net::Ipv4Addr::new(10, 0, 0, 0)) as u128;
         assert!(ip_in(Some("10.1.2.3".parse().unwrap()), false, net, 8));
         assert!(!ip_in(Some("11.1.2.3".parse().unwrap()), false, net, 8));
-        assert!(ip_in(Some("::ffff:10.1.2.3".parse().unwrap()), false, net, 8));
+        assert!(ip_in(
+            Some("::ffff:10.1.2.3".parse().unwrap()),
+            false,
+            net,
+            8
+        ));
         assert!(!ip_in(None, false, net, 8));
     }
 }

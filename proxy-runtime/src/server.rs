@@ -42,7 +42,12 @@ pub struct Cli {
     #[arg(long, value_name = "'METHOD URL'")]
     pub explain: Option<String>,
     /// A request header for --explain, `name: value` (repeatable).
-    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", requires = "explain")]
+    #[arg(
+        long = "header",
+        short = 'H',
+        value_name = "NAME: VALUE",
+        requires = "explain"
+    )]
     pub header: Vec<String>,
     /// The client address for --explain.
     #[arg(long, value_name = "IP", requires = "explain")]
@@ -70,9 +75,17 @@ fn run_cli<T: Table>(cli: Cli) -> Result<(), Error> {
         println!("{}", explain::<T>(request, &cli.header, cli.client)?);
         return Ok(());
     }
-    let listen = parse_listen(if cli.listen.is_empty() { vec![DEFAULT_LISTEN.to_owned()] } else { cli.listen })?;
-    let threads = cli.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let mut server = Server::new(Some(cli.pingora)).map_err(|e| Error::Startup { what: format!("server configuration: {e}") })?;
+    let listen = parse_listen(if cli.listen.is_empty() {
+        vec![DEFAULT_LISTEN.to_owned()]
+    } else {
+        cli.listen
+    })?;
+    let threads = cli
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let mut server = Server::new(Some(cli.pingora)).map_err(|e| Error::Startup {
+        what: format!("server configuration: {e}"),
+    })?;
     if let Some(conf) = Arc::get_mut(&mut server.configuration) {
         conf.threads = threads;
     }
@@ -87,7 +100,11 @@ fn run_cli<T: Table>(cli: Cli) -> Result<(), Error> {
 
 /// Build every cluster (declared backends, or an override) and add the proxy service and
 /// the health-check services to `server`.
-fn install<T: Table>(server: &mut Server, listen: &[SocketAddr], overrides: Vec<Option<Vec<Member>>>) -> Result<(), Error> {
+fn install<T: Table>(
+    server: &mut Server,
+    listen: &[SocketAddr],
+    overrides: Vec<Option<Vec<Member>>>,
+) -> Result<(), Error> {
     let mut clusters = Vec::with_capacity(T::CLUSTERS.len());
     let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
     for (spec, members) in T::CLUSTERS.iter().zip(overrides) {
@@ -103,7 +120,8 @@ fn install<T: Table>(server: &mut Server, listen: &[SocketAddr], overrides: Vec<
         services.extend(service);
     }
     let proxy = Proxy::<T>::new(clusters.into());
-    let mut service = pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, T::NAME);
+    let mut service =
+        pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, T::NAME);
     for addr in listen {
         service.add_tcp(&addr.to_string());
     }
@@ -122,7 +140,10 @@ fn declared_members(spec: &crate::spec::ClusterSpec) -> Result<Vec<Member>, Erro
                 what: format!("cluster `{}`", spec.name),
                 addr: b.addr.to_owned(),
             })?;
-            Ok(Member { addr, weight: b.weight })
+            Ok(Member {
+                addr,
+                weight: b.weight,
+            })
         })
         .collect()
 }
@@ -130,7 +151,12 @@ fn declared_members(spec: &crate::spec::ClusterSpec) -> Result<Vec<Member>, Erro
 fn parse_listen(addrs: Vec<String>) -> Result<Vec<SocketAddr>, Error> {
     addrs
         .into_iter()
-        .map(|a| a.parse().map_err(|_| Error::BadAddress { what: "--listen".into(), addr: a }))
+        .map(|a| {
+            a.parse().map_err(|_| Error::BadAddress {
+                what: "--listen".into(),
+                addr: a,
+            })
+        })
         .collect()
 }
 
@@ -139,12 +165,17 @@ pub fn parse_overrides<T: Table>(args: &[String]) -> Result<Vec<Option<Vec<Membe
     let mut out: Vec<Option<Vec<Member>>> = vec![None; T::CLUSTERS.len()];
     for arg in args {
         let (name, list) = arg.split_once('=').ok_or_else(|| {
-            Error::BadArgument(format!("--backend `{arg}`: expected CLUSTER=ADDR[,ADDR...]"))
+            Error::BadArgument(format!(
+                "--backend `{arg}`: expected CLUSTER=ADDR[,ADDR...]"
+            ))
         })?;
-        let index = T::CLUSTERS.iter().position(|c| c.name == name).ok_or_else(|| Error::UnknownCluster {
-            name: name.to_owned(),
-            known: T::CLUSTERS.iter().map(|c| c.name).collect(),
-        })?;
+        let index = T::CLUSTERS
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| Error::UnknownCluster {
+                name: name.to_owned(),
+                known: T::CLUSTERS.iter().map(|c| c.name).collect(),
+            })?;
         let members = out[index].get_or_insert_with(Vec::new);
         for item in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             members.push(parse_member(name, item)?);
@@ -154,7 +185,10 @@ pub fn parse_overrides<T: Table>(args: &[String]) -> Result<Vec<Option<Vec<Membe
         }
         for (i, m) in members.iter().enumerate() {
             if members[..i].iter().any(|o| o.addr == m.addr) {
-                return Err(Error::BadArgument(format!("--backend {name}: {} is listed twice", m.addr)));
+                return Err(Error::BadArgument(format!(
+                    "--backend {name}: {} is listed twice",
+                    m.addr
+                )));
             }
         }
     }
@@ -162,18 +196,26 @@ pub fn parse_overrides<T: Table>(args: &[String]) -> Result<Vec<Option<Vec<Membe
 }
 
 fn parse_member(cluster: &str, item: &str) -> Result<Member, Error> {
-    let bad = || Error::BadAddress { what: format!("--backend {cluster}"), addr: item.to_owned() };
+    let bad = || Error::BadAddress {
+        what: format!("--backend {cluster}"),
+        addr: item.to_owned(),
+    };
     let (addr, weight) = match item.rsplit_once('@') {
         Some((addr, w)) => {
             let weight: u32 = w.parse().map_err(|_| bad())?;
             if weight == 0 {
-                return Err(Error::BadArgument(format!("--backend {cluster}: `{item}`: weight must be at least 1")));
+                return Err(Error::BadArgument(format!(
+                    "--backend {cluster}: `{item}`: weight must be at least 1"
+                )));
             }
             (addr, weight)
         }
         None => (item, 1),
     };
-    Ok(Member { addr: addr.parse().map_err(|_| bad())?, weight })
+    Ok(Member {
+        addr: addr.parse().map_err(|_| bad())?,
+        weight,
+    })
 }
 
 /// The table as text: rules in order, then clusters with their backends.
@@ -188,7 +230,11 @@ pub fn describe<T: Table>(overrides: &[Option<Vec<Member>>]) -> String {
     for (i, c) in T::CLUSTERS.iter().enumerate() {
         let _ = write!(s, "  {}  balance={:?}", c.name, c.balance);
         if let Some(h) = &c.health {
-            let _ = write!(s, " health={:?} every={:?} fall={} rise={}", h.kind, h.every, h.fall, h.rise);
+            let _ = write!(
+                s,
+                " health={:?} every={:?} fall={} rise={}",
+                h.kind, h.every, h.fall, h.rise
+            );
         }
         s.push('\n');
         match overrides.get(i).and_then(Option::as_ref) {
@@ -208,18 +254,30 @@ pub fn describe<T: Table>(overrides: &[Option<Vec<Member>>]) -> String {
 }
 
 /// Which rule and target `METHOD URL` gets.
-pub fn explain<T: Table>(request: &str, headers: &[String], client: Option<std::net::IpAddr>) -> Result<String, Error> {
+pub fn explain<T: Table>(
+    request: &str,
+    headers: &[String],
+    client: Option<std::net::IpAddr>,
+) -> Result<String, Error> {
     let bad = |why: &str| Error::BadArgument(format!("--explain `{request}`: {why}"));
-    let (method, url) = request.trim().split_once(' ').ok_or_else(|| bad("expected `METHOD URL`"))?;
+    let (method, url) = request
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| bad("expected `METHOD URL`"))?;
     let uri: http::Uri = url.trim().parse().map_err(|_| bad("not a URL"))?;
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
-    let mut req = pingora_http::RequestHeader::build(method, path.as_bytes(), None).map_err(|_| bad("bad method or path"))?;
+    let mut req = pingora_http::RequestHeader::build(method, path.as_bytes(), None)
+        .map_err(|_| bad("bad method or path"))?;
     if let Some(host) = uri.authority() {
-        req.insert_header("host", host.as_str()).map_err(|_| bad("bad host"))?;
+        req.insert_header("host", host.as_str())
+            .map_err(|_| bad("bad host"))?;
     }
     for h in headers {
-        let (name, value) = h.split_once(':').ok_or_else(|| bad("a --header is not `name: value`"))?;
-        req.append_header(name.trim().to_ascii_lowercase(), value.trim()).map_err(|_| bad("bad header"))?;
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| bad("a --header is not `name: value`"))?;
+        req.append_header(name.trim().to_ascii_lowercase(), value.trim())
+            .map_err(|_| bad("bad header"))?;
     }
     let decision = T::decide(&req, client).map_err(|e| bad(e.reason()))?;
     let route = decision.route.map_or("(none)", T::route_name);
@@ -227,13 +285,20 @@ pub fn explain<T: Table>(request: &str, headers: &[String], client: Option<std::
         Target::Cluster(c) => format!("cluster `{}`", T::CLUSTERS[T::cluster_index(c)].name),
         Target::Split(i) => {
             let split = &T::SPLITS[i];
-            let arms: Vec<String> = split.arms.iter().map(|(c, w)| format!("{}: {w}", T::CLUSTERS[*c].name)).collect();
+            let arms: Vec<String> = split
+                .arms
+                .iter()
+                .map(|(c, w)| format!("{}: {w}", T::CLUSTERS[*c].name))
+                .collect();
             format!("split {{ {} }}", arms.join(", "))
         }
         Target::Respond(status, body) => format!("respond({status}, {body:?})"),
         Target::NoRoute => "404 (no rule matches)".to_owned(),
     };
-    let normalized = RequestView::with(&req, client, |v| String::from_utf8_lossy(v.path).into_owned()).unwrap_or_default();
+    let normalized = RequestView::with(&req, client, |v| {
+        String::from_utf8_lossy(v.path).into_owned()
+    })
+    .unwrap_or_default();
     Ok(format!(
         "route: {route}\ntarget: {target}\nnormalized path: {normalized}\npredicates: {:?}",
         decision.predicates
@@ -265,7 +330,12 @@ pub struct Builder<T: Table> {
 
 impl<T: Table> Default for Builder<T> {
     fn default() -> Self {
-        Builder { listen: Vec::new(), backends: Vec::new(), threads: 1, _table: std::marker::PhantomData }
+        Builder {
+            listen: Vec::new(),
+            backends: Vec::new(),
+            threads: 1,
+            _table: std::marker::PhantomData,
+        }
     }
 }
 
@@ -299,12 +369,18 @@ impl<T: Table> Builder<T> {
     /// accepts connections (10 s at most).
     pub fn start(self) -> Result<Handle, Error> {
         let overrides = parse_overrides::<T>(&self.backends)?;
-        let listen = if self.listen.is_empty() { vec!["127.0.0.1:0".to_owned()] } else { self.listen };
+        let listen = if self.listen.is_empty() {
+            vec!["127.0.0.1:0".to_owned()]
+        } else {
+            self.listen
+        };
         let listen = parse_listen(listen)?
             .into_iter()
             .map(pick_port)
             .collect::<Result<Vec<_>, _>>()?;
-        let mut conf = ServerConf::new().ok_or_else(|| Error::Startup { what: "default server configuration".into() })?;
+        let mut conf = ServerConf::new().ok_or_else(|| Error::Startup {
+            what: "default server configuration".into(),
+        })?;
         conf.threads = self.threads;
         conf.grace_period_seconds = Some(0);
         conf.graceful_shutdown_timeout_seconds = Some(1);
@@ -314,14 +390,26 @@ impl<T: Table> Builder<T> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::Builder::new()
             .name(format!("{}-server", T::NAME))
-            .spawn(move || server.run(RunArgs { shutdown_signal: Box::new(OnSignal(std::sync::Mutex::new(Some(rx)))) }))
-            .map_err(|e| Error::Startup { what: format!("server thread: {e}") })?;
-        let handle = Handle { addrs: listen, stop: Some(tx), thread: Some(thread) };
+            .spawn(move || {
+                server.run(RunArgs {
+                    shutdown_signal: Box::new(OnSignal(std::sync::Mutex::new(Some(rx)))),
+                })
+            })
+            .map_err(|e| Error::Startup {
+                what: format!("server thread: {e}"),
+            })?;
+        let handle = Handle {
+            addrs: listen,
+            stop: Some(tx),
+            thread: Some(thread),
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         for addr in &handle.addrs {
             while TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_err() {
                 if Instant::now() > deadline {
-                    return Err(Error::Startup { what: format!("proxy did not accept on {addr} within 10 s") });
+                    return Err(Error::Startup {
+                        what: format!("proxy did not accept on {addr} within 10 s"),
+                    });
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -337,8 +425,12 @@ fn pick_port(addr: SocketAddr) -> Result<SocketAddr, Error> {
     if addr.port() != 0 {
         return Ok(addr);
     }
-    let l = TcpListener::bind(addr).map_err(|e| Error::Startup { what: format!("bind {addr}: {e}") })?;
-    l.local_addr().map_err(|e| Error::Startup { what: format!("bind {addr}: {e}") })
+    let l = TcpListener::bind(addr).map_err(|e| Error::Startup {
+        what: format!("bind {addr}: {e}"),
+    })?;
+    l.local_addr().map_err(|e| Error::Startup {
+        what: format!("bind {addr}: {e}"),
+    })
 }
 
 struct OnSignal(std::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>);

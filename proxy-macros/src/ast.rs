@@ -1,0 +1,487 @@
+//! The syntax of `routes!`, parsed and judged nothing: every node keeps the tokens an
+//! error may point at. Semantic rules live in `check.rs`.
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{braced, bracketed, parenthesized, Attribute, Ident, LitBool, LitInt, LitStr, Token};
+
+pub mod kw {
+    syn::custom_keyword!(proxy);
+    syn::custom_keyword!(cluster);
+    syn::custom_keyword!(route);
+    syn::custom_keyword!(weight);
+    syn::custom_keyword!(split);
+    syn::custom_keyword!(by);
+    syn::custom_keyword!(respond);
+    syn::custom_keyword!(host);
+    syn::custom_keyword!(path);
+    syn::custom_keyword!(path_prefix);
+    syn::custom_keyword!(path_regex);
+    syn::custom_keyword!(method);
+    syn::custom_keyword!(header);
+    syn::custom_keyword!(query);
+    syn::custom_keyword!(cookie);
+    syn::custom_keyword!(client_ip);
+    syn::custom_keyword!(contains);
+    syn::custom_keyword!(starts_with);
+}
+
+/// The whole `routes! { .. }` input.
+pub struct RouteTable {
+    pub items: Vec<Item>,
+}
+
+pub enum Item {
+    Proxy(ProxyDecl),
+    Cluster(ClusterDecl),
+    Let(LetDecl),
+    Route(RouteDecl),
+}
+
+/// `proxy Gateway;`
+pub struct ProxyDecl {
+    pub attrs: Vec<Attribute>,
+    pub name: Ident,
+}
+
+/// `cluster api { key: value, .. }`
+pub struct ClusterDecl {
+    pub attrs: Vec<Attribute>,
+    pub name: Ident,
+    pub options: Vec<Opt>,
+}
+
+/// `key: value` inside a cluster, a health check, `tls` or `timeouts`.
+pub struct Opt {
+    pub key: Ident,
+    pub value: Value,
+}
+
+/// An option value. Which shape each key needs is checked later.
+pub enum Value {
+    /// `["a" weight 2, "b"]`
+    List(Vec<BackendLit>, Span),
+    /// `{ k: v, .. }`
+    Block(Vec<Opt>, Span),
+    /// `tcp { .. }` / `http { .. }`
+    Tagged(Ident, Vec<Opt>),
+    /// `consistent(cookie("x"))`, `hash(client_ip)`
+    Call(Ident, KeyExpr),
+    Ident(Ident),
+    Str(LitStr),
+    Int(LitInt),
+    Bool(LitBool),
+}
+
+impl Value {
+    pub fn span(&self) -> Span {
+        match self {
+            Value::List(_, s) | Value::Block(_, s) => *s,
+            Value::Tagged(i, _) | Value::Call(i, _) | Value::Ident(i) => i.span(),
+            Value::Str(s) => s.span(),
+            Value::Int(i) => i.span(),
+            Value::Bool(b) => b.span,
+        }
+    }
+}
+
+/// `"127.0.0.1:9001" weight 5`
+pub struct BackendLit {
+    pub addr: LitStr,
+    pub weight: Option<LitInt>,
+}
+
+/// A hashing key: `cookie("sid")`, `header("x")`, `query("u")`, `client_ip`, `path`, `host`.
+pub enum KeyExpr {
+    Named(Ident, LitStr),
+    Bare(Ident),
+}
+
+impl KeyExpr {
+    pub fn span(&self) -> Span {
+        match self {
+            KeyExpr::Named(i, _) | KeyExpr::Bare(i) => i.span(),
+        }
+    }
+}
+
+/// `let is_mobile = MATCHER;`
+pub struct LetDecl {
+    pub attrs: Vec<Attribute>,
+    pub name: Ident,
+    pub expr: Expr,
+}
+
+/// `route name: MATCHER => TARGET;`
+pub struct RouteDecl {
+    pub attrs: Vec<Attribute>,
+    pub name: Ident,
+    pub expr: Expr,
+    pub target: TargetExpr,
+}
+
+pub enum TargetExpr {
+    Cluster(Ident),
+    Split {
+        kw: kw::split,
+        arms: Vec<(Ident, LitInt)>,
+        by: Option<KeyExpr>,
+    },
+    Respond {
+        status: LitInt,
+        body: LitStr,
+    },
+}
+
+/// A matcher expression.
+pub enum Expr {
+    Any,
+    Pred(Ident),
+    Not(Box<Expr>),
+    And(Box<Expr>, Box<Expr>),
+    Or(Box<Expr>, Box<Expr>),
+    Paren(Box<Expr>),
+    Host(Ident, LitStr),
+    Path(Ident, LitStr),
+    PathPrefix(Ident, LitStr),
+    PathRegex(Ident, LitStr),
+    Method(Ident, Vec<Ident>),
+    ClientIp(Ident, LitStr),
+    /// `header("n")`, `query("n")`, `cookie("n")` with an optional test.
+    Field(Ident, LitStr, FieldTest),
+}
+
+pub enum FieldTest {
+    Present,
+    Eq(LitStr),
+    Contains(LitStr),
+    StartsWith(LitStr),
+}
+
+impl Parse for RouteTable {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut items = Vec::new();
+        while !input.is_empty() {
+            items.push(input.parse()?);
+        }
+        Ok(RouteTable { items })
+    }
+}
+
+impl Parse for Item {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let la = input.lookahead1();
+        if la.peek(kw::proxy) {
+            input.parse::<kw::proxy>()?;
+            let name = input.parse()?;
+            input.parse::<Token![;]>()?;
+            Ok(Item::Proxy(ProxyDecl { attrs, name }))
+        } else if la.peek(kw::cluster) {
+            input.parse::<kw::cluster>()?;
+            let name = input.parse()?;
+            let content;
+            braced!(content in input);
+            let options = parse_opts(&content)?;
+            Ok(Item::Cluster(ClusterDecl {
+                attrs,
+                name,
+                options,
+            }))
+        } else if la.peek(Token![let]) {
+            input.parse::<Token![let]>()?;
+            let name = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let expr = input.parse()?;
+            input.parse::<Token![;]>()?;
+            Ok(Item::Let(LetDecl { attrs, name, expr }))
+        } else if la.peek(kw::route) {
+            input.parse::<kw::route>()?;
+            let name = input.parse()?;
+            input.parse::<Token![:]>()?;
+            let expr = input.parse()?;
+            input.parse::<Token![=>]>()?;
+            let target = input.parse()?;
+            input.parse::<Token![;]>()?;
+            Ok(Item::Route(RouteDecl {
+                attrs,
+                name,
+                expr,
+                target,
+            }))
+        } else {
+            Err(la.error())
+        }
+    }
+}
+
+/// `key: value` pairs separated by commas, trailing comma allowed.
+fn parse_opts(input: ParseStream) -> syn::Result<Vec<Opt>> {
+    let mut opts = Vec::new();
+    while !input.is_empty() {
+        let key: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+        input.parse::<Token![:]>()?;
+        let value = input.parse()?;
+        opts.push(Opt { key, value });
+        if input.is_empty() {
+            break;
+        }
+        input.parse::<Token![,]>()?;
+    }
+    Ok(opts)
+}
+
+impl Parse for Value {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(syn::token::Bracket) {
+            let content;
+            let b = bracketed!(content in input);
+            let mut list = Vec::new();
+            while !content.is_empty() {
+                let addr = content.parse()?;
+                let weight = if content.peek(kw::weight) {
+                    content.parse::<kw::weight>()?;
+                    Some(content.parse()?)
+                } else {
+                    None
+                };
+                list.push(BackendLit { addr, weight });
+                if content.is_empty() {
+                    break;
+                }
+                content.parse::<Token![,]>()?;
+            }
+            return Ok(Value::List(list, b.span.join()));
+        }
+        if input.peek(syn::token::Brace) {
+            let content;
+            let b = braced!(content in input);
+            return Ok(Value::Block(parse_opts(&content)?, b.span.join()));
+        }
+        if input.peek(LitStr) {
+            return Ok(Value::Str(input.parse()?));
+        }
+        if input.peek(LitInt) {
+            return Ok(Value::Int(input.parse()?));
+        }
+        if input.peek(LitBool) {
+            return Ok(Value::Bool(input.parse()?));
+        }
+        if input.peek(Ident) {
+            let ident: Ident = input.parse()?;
+            if input.peek(syn::token::Brace) {
+                let content;
+                braced!(content in input);
+                return Ok(Value::Tagged(ident, parse_opts(&content)?));
+            }
+            if input.peek(syn::token::Paren) {
+                let content;
+                parenthesized!(content in input);
+                let key = content.parse()?;
+                if !content.is_empty() {
+                    return Err(content.error("expected `)`: a balancer takes one key"));
+                }
+                return Ok(Value::Call(ident, key));
+            }
+            return Ok(Value::Ident(ident));
+        }
+        Err(input.error(
+            "expected a value: a string, a number with a unit, `true`/`false`, a name, `[..]` or `{..}`",
+        ))
+    }
+}
+
+impl Parse for KeyExpr {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let ident: Ident = input.call(syn::ext::IdentExt::parse_any)?;
+        if input.peek(syn::token::Paren) {
+            let content;
+            parenthesized!(content in input);
+            let name = content.parse()?;
+            Ok(KeyExpr::Named(ident, name))
+        } else {
+            Ok(KeyExpr::Bare(ident))
+        }
+    }
+}
+
+impl Parse for TargetExpr {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(kw::split) && input.peek2(syn::token::Brace) {
+            let kw = input.parse()?;
+            let content;
+            braced!(content in input);
+            let mut arms = Vec::new();
+            while !content.is_empty() {
+                let name: Ident = content.parse()?;
+                content.parse::<Token![:]>()?;
+                let w: LitInt = content.parse()?;
+                arms.push((name, w));
+                if content.is_empty() {
+                    break;
+                }
+                content.parse::<Token![,]>()?;
+            }
+            let by = if input.peek(kw::by) {
+                input.parse::<kw::by>()?;
+                Some(input.parse()?)
+            } else {
+                None
+            };
+            return Ok(TargetExpr::Split { kw, arms, by });
+        }
+        if input.peek(kw::respond) && input.peek2(syn::token::Paren) {
+            input.parse::<kw::respond>()?;
+            let content;
+            parenthesized!(content in input);
+            let status = content.parse()?;
+            content.parse::<Token![,]>()?;
+            let body = content.parse()?;
+            return Ok(TargetExpr::Respond { status, body });
+        }
+        let la = input.lookahead1();
+        if la.peek(Ident) {
+            Ok(TargetExpr::Cluster(input.parse()?))
+        } else {
+            Err(input.error(
+                "expected a target: a cluster name, `split { .. }` or `respond(STATUS, \"body\")`",
+            ))
+        }
+    }
+}
+
+impl Parse for Expr {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        parse_or(input)
+    }
+}
+
+fn parse_or(input: ParseStream) -> syn::Result<Expr> {
+    let mut lhs = parse_and(input)?;
+    while input.peek(Token![||]) {
+        input.parse::<Token![||]>()?;
+        let rhs = parse_and(input)?;
+        lhs = Expr::Or(Box::new(lhs), Box::new(rhs));
+    }
+    Ok(lhs)
+}
+
+fn parse_and(input: ParseStream) -> syn::Result<Expr> {
+    let mut lhs = parse_unary(input)?;
+    while input.peek(Token![&&]) {
+        input.parse::<Token![&&]>()?;
+        let rhs = parse_unary(input)?;
+        lhs = Expr::And(Box::new(lhs), Box::new(rhs));
+    }
+    Ok(lhs)
+}
+
+fn parse_unary(input: ParseStream) -> syn::Result<Expr> {
+    if input.peek(Token![!]) {
+        input.parse::<Token![!]>()?;
+        return Ok(Expr::Not(Box::new(parse_unary(input)?)));
+    }
+    parse_primary(input)
+}
+
+fn parse_primary(input: ParseStream) -> syn::Result<Expr> {
+    if input.peek(syn::token::Paren) {
+        let content;
+        parenthesized!(content in input);
+        return Ok(Expr::Paren(Box::new(content.parse()?)));
+    }
+    if input.peek(Token![_]) {
+        input.parse::<Token![_]>()?;
+        return Ok(Expr::Any);
+    }
+    let la = input.lookahead1();
+    if !la.peek(Ident) {
+        return Err(input.error(
+            "expected a matcher: `host(..)`, `path(..)`, `path_prefix(..)`, `path_regex(..)`, \
+             `method(..)`, `header(..)`, `query(..)`, `cookie(..)`, `client_ip(..)`, a predicate \
+             name, `!`, `(` or `_`",
+        ));
+    }
+    let ident: Ident = input.parse()?;
+    if !input.peek(syn::token::Paren) {
+        return Ok(Expr::Pred(ident));
+    }
+    let content;
+    parenthesized!(content in input);
+    let kind = ident.to_string();
+    if kind == "method" {
+        let methods: Punctuated<Ident, Token![|]> = Punctuated::parse_separated_nonempty(&content)?;
+        if !content.is_empty() {
+            return Err(content.error("expected `|` between methods, e.g. `method(GET | HEAD)`"));
+        }
+        return Ok(Expr::Method(ident, methods.into_iter().collect()));
+    }
+    let arg: LitStr = content.parse()?;
+    if !content.is_empty() {
+        return Err(content.error("expected `)`: a matcher takes one string"));
+    }
+    Ok(match kind.as_str() {
+        "host" => Expr::Host(ident, arg),
+        "path" => Expr::Path(ident, arg),
+        "path_prefix" => Expr::PathPrefix(ident, arg),
+        "path_regex" => Expr::PathRegex(ident, arg),
+        "client_ip" => Expr::ClientIp(ident, arg),
+        "header" | "query" | "cookie" => {
+            let test = parse_field_test(input)?;
+            Expr::Field(ident, arg, test)
+        }
+        _ => {
+            return Err(syn::Error::new(
+                ident.span(),
+                format!(
+                    "unknown matcher `{kind}`{}; expected one of `host`, `path`, `path_prefix`, \
+                     `path_regex`, `method`, `header`, `query`, `cookie`, `client_ip`",
+                    crate::check::did_you_mean(
+                        &kind,
+                        [
+                            "host",
+                            "path",
+                            "path_prefix",
+                            "path_regex",
+                            "method",
+                            "header",
+                            "query",
+                            "cookie",
+                            "client_ip"
+                        ]
+                    )
+                ),
+            ))
+        }
+    })
+}
+
+fn parse_field_test(input: ParseStream) -> syn::Result<FieldTest> {
+    if input.peek(Token![==]) {
+        input.parse::<Token![==]>()?;
+        return Ok(FieldTest::Eq(input.parse()?));
+    }
+    if input.peek(Token![.]) {
+        input.parse::<Token![.]>()?;
+        let la = input.lookahead1();
+        let contains = if la.peek(kw::contains) {
+            input.parse::<kw::contains>()?;
+            true
+        } else if la.peek(kw::starts_with) {
+            input.parse::<kw::starts_with>()?;
+            false
+        } else {
+            return Err(la.error());
+        };
+        let content;
+        parenthesized!(content in input);
+        let lit: LitStr = content.parse()?;
+        return Ok(if contains {
+            FieldTest::Contains(lit)
+        } else {
+            FieldTest::StartsWith(lit)
+        });
+    }
+    Ok(FieldTest::Present)
+}

@@ -1,0 +1,551 @@
+//! Code generation from a checked [`Model`]. Runtime items are reached only through
+//! `::proxy_runtime::__private`, std items through `::core`/`::std`, and locals are
+//! prefixed `__sy_`, so nothing in the user's scope can change what this expands to.
+
+use crate::lower::{plan, Plan};
+use crate::model::*;
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{format_ident, quote};
+use syn::Ident;
+
+fn camel(ident: &Ident) -> Ident {
+    let s = ident.to_string();
+    let s = s.strip_prefix("r#").unwrap_or(&s);
+    let mut out = String::new();
+    let mut up = true;
+    for c in s.chars() {
+        if c == '_' {
+            up = true;
+        } else if up {
+            out.extend(c.to_uppercase());
+            up = false;
+        } else {
+            out.push(c);
+        }
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, 'R');
+    }
+    Ident::new(&out, ident.span())
+}
+
+fn bstr(s: &str) -> Literal {
+    Literal::byte_string(s.as_bytes())
+}
+
+fn opt_ms(ms: Option<u64>) -> TokenStream {
+    match ms {
+        Some(ms) => {
+            quote!(::core::option::Option::Some(::proxy_runtime::__private::Duration::from_millis(#ms)))
+        }
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn opt_str(s: &Option<String>) -> TokenStream {
+    match s {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn key(k: &Key) -> TokenStream {
+    let p = quote!(::proxy_runtime::__private::Key);
+    match k {
+        Key::Cookie(n) => quote!(#p::Cookie(#n)),
+        Key::Header(n) => quote!(#p::Header(#n)),
+        Key::Query(n) => quote!(#p::Query(#n)),
+        Key::ClientIp => quote!(#p::ClientIp),
+        Key::Path => quote!(#p::Path),
+        Key::Host => quote!(#p::Host),
+    }
+}
+
+fn cluster_spec(c: &Cluster) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    let name = c.name.to_string();
+    let backends = c
+        .backends
+        .iter()
+        .map(|(a, w)| quote!(#pv::BackendSpec { addr: #a, weight: #w }));
+    let k = c
+        .balance
+        .key
+        .as_ref()
+        .map(key)
+        .unwrap_or_else(|| quote!(#pv::Key::ClientIp));
+    let balance = match c.balance.kind {
+        BalanceKind::RoundRobin => quote!(#pv::Balance::RoundRobin),
+        BalanceKind::Random => quote!(#pv::Balance::Random),
+        BalanceKind::Consistent => quote!(#pv::Balance::Consistent(#k)),
+        BalanceKind::Hash => quote!(#pv::Balance::Hash(#k)),
+    };
+    let health = match &c.health {
+        Some(h) => {
+            let kind = match &h.http {
+                Some((path, host, expect)) => {
+                    quote!(#pv::HealthKind::Http { path: #path, host: #host, expect: #expect })
+                }
+                None => quote!(#pv::HealthKind::Tcp),
+            };
+            let (every, fall, rise, timeout) = (h.every_ms, h.fall, h.rise, h.timeout_ms);
+            quote!(::core::option::Option::Some(#pv::HealthSpec {
+                kind: #kind,
+                every: #pv::Duration::from_millis(#every),
+                fall: #fall,
+                rise: #rise,
+                timeout: #pv::Duration::from_millis(#timeout),
+            }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let retries = c.retries;
+    let backup = match c.backup {
+        Some(i) => quote!(::core::option::Option::Some(#i)),
+        None => quote!(::core::option::Option::None),
+    };
+    let tls = match &c.tls {
+        Some(t) => {
+            let (sni, verify, vh, alpn) = (
+                &t.sni,
+                t.verify,
+                t.verify_hostname,
+                Ident::new(t.alpn, Span::call_site()),
+            );
+            let (acn, ca, cc, ck) = (
+                opt_str(&t.alternative_cn),
+                opt_str(&t.ca),
+                opt_str(&t.client_cert),
+                opt_str(&t.client_key),
+            );
+            quote!(::core::option::Option::Some(#pv::TlsSpec {
+                sni: #sni, verify: #verify, verify_hostname: #vh, alternative_cn: #acn,
+                alpn: #pv::Alpn::#alpn, ca: #ca, client_cert: #cc, client_key: #ck,
+            }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let t = &c.timeouts;
+    let (tc, ttc, tr, tw, ti) = (
+        opt_ms(t.connect),
+        opt_ms(t.total_connect),
+        opt_ms(t.read),
+        opt_ms(t.write),
+        opt_ms(t.idle),
+    );
+    quote!(#pv::ClusterSpec {
+        name: #name,
+        backends: &[#(#backends),*],
+        balance: #balance,
+        health: #health,
+        retries: #retries,
+        backup: #backup,
+        tls: #tls,
+        timeouts: #pv::Timeouts { connect: #tc, total_connect: #ttc, read: #tr, write: #tw, idle: #ti },
+    })
+}
+
+/// The test of one condition against the view `__sy_v`.
+fn cond(c: &Cond) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    match c {
+        Cond::True => quote!(true),
+        Cond::Pred(i) => {
+            let p = format_ident!("__sy_p{}", *i);
+            quote!(#p)
+        }
+        Cond::Not(inner) => {
+            let inner = cond(inner);
+            quote!(!(#inner))
+        }
+        Cond::And(parts) => {
+            let parts = parts.iter().map(cond);
+            quote!((#(#parts)&&*))
+        }
+        Cond::Or(parts) => {
+            let parts = parts.iter().map(cond);
+            quote!((#(#parts)||*))
+        }
+        Cond::Atom(a) => match a {
+            Atom::HostExact(h) => {
+                let h = bstr(h);
+                quote!((__sy_v.host == #h))
+            }
+            Atom::HostSuffix(s) => {
+                let s = bstr(s);
+                quote!(#pv::host_wildcard(__sy_v.host, #s))
+            }
+            Atom::Path(p) => {
+                let p = bstr(p);
+                quote!((__sy_v.path == #p))
+            }
+            Atom::PathPrefix(p) => {
+                let p = bstr(p);
+                quote!(#pv::path_prefix_segment(__sy_v.path, #p))
+            }
+            Atom::PathRegex(re) => quote!({
+                static __SY_RE: #pv::LazyRegex = #pv::LazyRegex::new(|| {
+                    // Checked by `routes!` with the same regex crate; cannot fail.
+                    #pv::Regex::new(#re).unwrap_or_else(|_| #pv::Regex::new("$^").unwrap())
+                });
+                __SY_RE.is_match(__sy_v.path)
+            }),
+            Atom::Method(ms) => {
+                let ms = ms.iter().map(|m| Ident::new(m, Span::call_site()));
+                quote!((#(__sy_v.req.method == #pv::Method::#ms)||*))
+            }
+            Atom::ClientIp { v6, net, prefix } => {
+                quote!(#pv::ip_in(__sy_v.client, #v6, #net, #prefix))
+            }
+            Atom::Field(field, name, test) => {
+                let (get, decoded) = match field {
+                    Field::Header => {
+                        let values = quote!(__sy_v.header_values(#name));
+                        return match test {
+                            Test::Present => quote!(__sy_v.req.headers.contains_key(#name)),
+                            Test::Eq(v) => {
+                                let v = bstr(v);
+                                quote!(#values.any(|__sy_x| __sy_x == #v))
+                            }
+                            Test::Contains(v) => {
+                                let v = bstr(v);
+                                quote!(#values.any(|__sy_x| #pv::contains(__sy_x, #v)))
+                            }
+                            Test::StartsWith(v) => {
+                                let v = bstr(v);
+                                quote!(#values.any(|__sy_x| __sy_x.starts_with(#v)))
+                            }
+                        };
+                    }
+                    Field::Query => (quote!(__sy_v.query(#name)), true),
+                    Field::Cookie => (quote!(__sy_v.cookie(#name)), false),
+                };
+                let test = match (test, decoded) {
+                    (Test::Present, _) => return quote!(#get.is_some()),
+                    (Test::Eq(v), true) => {
+                        let v = bstr(v);
+                        quote!(#pv::decoded_eq(__sy_x, #v, true))
+                    }
+                    (Test::Contains(v), true) => {
+                        let v = bstr(v);
+                        quote!(#pv::decoded_contains(__sy_x, #v, true))
+                    }
+                    (Test::StartsWith(v), true) => {
+                        let v = bstr(v);
+                        quote!(#pv::decoded_starts_with(__sy_x, #v, true))
+                    }
+                    (Test::Eq(v), false) => {
+                        let v = bstr(v);
+                        quote!(__sy_x == #v)
+                    }
+                    (Test::Contains(v), false) => {
+                        let v = bstr(v);
+                        quote!(#pv::contains(__sy_x, #v))
+                    }
+                    (Test::StartsWith(v), false) => {
+                        let v = bstr(v);
+                        quote!(__sy_x.starts_with(#v))
+                    }
+                };
+                quote!(match #get { ::core::option::Option::Some(__sy_x) => #test, ::core::option::Option::None => false })
+            }
+        },
+    }
+}
+
+fn target(m: &Model, t: &Target, cluster_enum: &Ident) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    match t {
+        Target::Cluster(i) => {
+            let v = camel(&m.clusters[*i].name);
+            quote!(#pv::Target::Cluster(#cluster_enum::#v))
+        }
+        Target::Split(i) => quote!(#pv::Target::Split(#i)),
+        Target::Respond(status, body) => quote!(#pv::Target::Respond(#status, #body)),
+    }
+}
+
+/// The rules of one group, tried in order.
+fn rule_checks(
+    m: &Model,
+    plan: &Plan,
+    rules: &[usize],
+    route_enum: &Ident,
+    cluster_enum: &Ident,
+) -> TokenStream {
+    let checks = rules.iter().map(|&i| {
+        let r = &m.routes[i];
+        let variant = camel(&r.name);
+        let t = target(m, &r.target, cluster_enum);
+        let hit =
+            quote!(break '__sy_decide (::core::option::Option::Some(#route_enum::#variant), #t));
+        match &plan.residual[i] {
+            Cond::True => quote!(#hit;),
+            c => {
+                let c = cond(c);
+                quote!(if #c { #hit; })
+            }
+        }
+    });
+    quote!(#(#checks)*)
+}
+
+/// `match` on the host, bucketed by length first so a request compares against few names.
+fn host_dispatch(m: &Model, plan: &Plan, route_enum: &Ident, cluster_enum: &Ident) -> TokenStream {
+    let other = rule_checks(m, plan, &plan.other_rules, route_enum, cluster_enum);
+    if plan.host_groups.is_empty() {
+        return other;
+    }
+    let mut by_len: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (g, (h, _)) in plan.host_groups.iter().enumerate() {
+        by_len.entry(h.len()).or_default().push(g);
+    }
+    let len_arms = by_len.iter().map(|(len, groups)| {
+        let arms = groups.iter().map(|&g| {
+            let h = bstr(&plan.host_groups[g].0);
+            quote!(#h => #g,)
+        });
+        quote!(#len => match __sy_v.host { #(#arms)* _ => usize::MAX },)
+    });
+    let group_arms = plan.host_groups.iter().enumerate().map(|(g, (_, rules))| {
+        let checks = rule_checks(m, plan, rules, route_enum, cluster_enum);
+        quote!(#g => { #checks })
+    });
+    quote!(
+        let __sy_group: usize = match __sy_v.host.len() { #(#len_arms)* _ => usize::MAX };
+        match __sy_group {
+            #(#group_arms)*
+            _ => { #other }
+        }
+    )
+}
+
+/// The whole expansion.
+pub fn routes(m: &Model) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    let proxy = &m.proxy;
+    let proxy_attrs = &m.proxy_attrs;
+    let name = proxy.to_string();
+    let route_enum = format_ident!("{}Route", proxy);
+    let cluster_enum = format_ident!("{}Cluster", proxy);
+    let ctx = format_ident!("{}Ctx", proxy);
+    let preds_ty = format_ident!("{}Predicates", proxy);
+
+    let route_variants: Vec<Ident> = m.routes.iter().map(|r| camel(&r.name)).collect();
+    let route_names: Vec<String> = m.routes.iter().map(|r| r.name.to_string()).collect();
+    let route_docs = m.routes.iter().map(|r| {
+        let attrs = &r.attrs;
+        let doc = format!(
+            " `route {}: {} => {};`",
+            r.name, r.matcher_text, r.target_text
+        );
+        quote!(#(#attrs)* #[doc = ""] #[doc = #doc])
+    });
+    let cluster_variants: Vec<Ident> = m.clusters.iter().map(|c| camel(&c.name)).collect();
+    let cluster_names: Vec<String> = m.clusters.iter().map(|c| c.name.to_string()).collect();
+    let cluster_docs = m.clusters.iter().map(|c| {
+        let attrs = &c.attrs;
+        quote!(#(#attrs)*)
+    });
+    let cluster_idx: Vec<usize> = (0..m.clusters.len()).collect();
+    let specs = m.clusters.iter().map(cluster_spec);
+    let route_specs = m.routes.iter().map(|r| {
+        let (n, mt, tt) = (r.name.to_string(), &r.matcher_text, &r.target_text);
+        quote!(#pv::RouteSpec { name: #n, matcher: #mt, target: #tt })
+    });
+    let split_specs = m.splits.iter().map(|s| {
+        let arms = s.arms.iter().map(|(c, w)| quote!((#c, #w)));
+        let total: u32 = s.arms.iter().map(|a| a.1).sum();
+        let by = match &s.by {
+            Some(k) => {
+                let k = key(k);
+                quote!(::core::option::Option::Some(#k))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(#pv::SplitSpec { arms: &[#(#arms),*], total: #total, by: #by })
+    });
+
+    let pred_fields: Vec<&Ident> = m.preds.iter().map(|p| &p.name).collect();
+    let pred_docs: Vec<TokenStream> = m
+        .preds
+        .iter()
+        .map(|p| {
+            let attrs = &p.attrs;
+            quote!(#(#attrs)*)
+        })
+        .collect();
+    let pred_locals: Vec<Ident> = (0..m.preds.len())
+        .map(|i| format_ident!("__sy_p{}", i))
+        .collect();
+    let pred_conds = m.preds.iter().map(|p| cond(&p.cond));
+
+    let plan = plan(&m.routes);
+    let dispatch = host_dispatch(m, &plan, &route_enum, &cluster_enum);
+    let n_routes = m.routes.len();
+    let n_clusters = m.clusters.len();
+    let ctx_doc = format!("The per-request context of [`{name}`]: the route, cluster and backend chosen, and one field per named predicate.");
+    let route_doc = format!("The rules of [`{name}`], in the order they are tried.");
+    let cluster_doc = format!("The upstream clusters of [`{name}`].");
+    let preds_doc = format!("The named predicates of [`{name}`] for one request.");
+
+    quote! {
+        #(#proxy_attrs)*
+        #[derive(Debug, Clone, Copy, Default)]
+        pub struct #proxy;
+
+        #[doc = #route_doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum #route_enum { #(#route_docs #route_variants,)* }
+
+        impl #route_enum {
+            /// Every rule, in order.
+            pub const ALL: [Self; #n_routes] = [#(Self::#route_variants),*];
+            /// The rule's name as written in the table (also its log and metric label).
+            pub const fn name(self) -> &'static str {
+                match self { #(Self::#route_variants => #route_names,)* }
+            }
+        }
+
+        #[doc = #cluster_doc]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum #cluster_enum { #(#cluster_docs #cluster_variants,)* }
+
+        impl #cluster_enum {
+            /// Every cluster, in declaration order.
+            pub const ALL: [Self; #n_clusters] = [#(Self::#cluster_variants),*];
+            /// The cluster's name as written in the table.
+            pub const fn name(self) -> &'static str {
+                match self { #(Self::#cluster_variants => #cluster_names,)* }
+            }
+        }
+
+        #[doc = #preds_doc]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        #[allow(non_snake_case)]
+        pub struct #preds_ty { #(#pred_docs pub #pred_fields: bool,)* }
+
+        #[doc = #ctx_doc]
+        #[derive(Debug)]
+        #[allow(non_snake_case)]
+        pub struct #ctx {
+            /// The rule that matched.
+            pub route: ::core::option::Option<#route_enum>,
+            /// The cluster the request went to (after any split or backup).
+            pub cluster: ::core::option::Option<#cluster_enum>,
+            /// The backend of the latest attempt.
+            pub backend: ::core::option::Option<#pv::SocketAddr>,
+            /// Connection attempts made.
+            pub tries: u32,
+            /// When the request arrived.
+            pub started: #pv::Instant,
+            #(#pred_docs pub #pred_fields: bool,)*
+            #[doc(hidden)]
+            pub __sy_state: #pv::RequestState,
+        }
+
+        impl #proxy {
+            /// Parse the command line and run the proxy until SIGTERM.
+            pub fn serve() {
+                #pv::serve::<Self>()
+            }
+
+            /// A proxy on a background thread, for tests and embedding.
+            pub fn builder() -> #pv::Builder<Self> {
+                ::core::default::Default::default()
+            }
+
+            /// Which rule and target a request head gets. Allocates nothing.
+            pub fn decide(
+                req: &#pv::RequestHeader,
+                client: ::core::option::Option<#pv::IpAddr>,
+            ) -> ::core::result::Result<#pv::Decision<Self>, #pv::BadRequest> {
+                <Self as #pv::Table>::decide(req, client)
+            }
+        }
+
+        impl #pv::Table for #proxy {
+            type Route = #route_enum;
+            type Cluster = #cluster_enum;
+            type Predicates = #preds_ty;
+            type Ctx = #ctx;
+
+            const NAME: &'static str = #name;
+            const CLUSTERS: &'static [#pv::ClusterSpec] = &[#(#specs),*];
+            const ROUTES: &'static [#pv::RouteSpec] = &[#(#route_specs),*];
+            const SPLITS: &'static [#pv::SplitSpec] = &[#(#split_specs),*];
+
+            #[allow(unused_variables, unreachable_code, clippy::all)]
+            fn decide_view(__sy_v: &#pv::RequestView<'_>) -> #pv::Decision<Self> {
+                #(let #pred_locals: bool = #pred_conds;)*
+                let (__sy_route, __sy_target) = '__sy_decide: {
+                    #dispatch
+                    (::core::option::Option::None, #pv::Target::NoRoute)
+                };
+                #pv::Decision {
+                    route: __sy_route,
+                    target: __sy_target,
+                    predicates: #preds_ty { #(#pred_fields: #pred_locals,)* },
+                }
+            }
+
+            fn cluster_index(cluster: #cluster_enum) -> usize {
+                match cluster { #(#cluster_enum::#cluster_variants => #cluster_idx,)* }
+            }
+
+            fn cluster_at(index: usize) -> #cluster_enum {
+                #cluster_enum::ALL[index % #n_clusters]
+            }
+
+            fn route_name(route: #route_enum) -> &'static str {
+                route.name()
+            }
+
+            fn new_ctx() -> #ctx {
+                #ctx {
+                    route: ::core::option::Option::None,
+                    cluster: ::core::option::Option::None,
+                    backend: ::core::option::Option::None,
+                    tries: 0,
+                    started: #pv::Instant::now(),
+                    #(#pred_fields: false,)*
+                    __sy_state: ::core::default::Default::default(),
+                }
+            }
+
+            fn ctx_parts(ctx: &mut #ctx) -> #pv::CtxParts<'_, Self> {
+                #pv::CtxParts {
+                    route: &mut ctx.route,
+                    cluster: &mut ctx.cluster,
+                    backend: &mut ctx.backend,
+                    tries: &mut ctx.tries,
+                    state: &mut ctx.__sy_state,
+                }
+            }
+
+            fn record_predicates(ctx: &mut #ctx, p: &#preds_ty) {
+                #(ctx.#pred_fields = p.#pred_fields;)*
+            }
+        }
+    }
+}
+
+/// What a table with errors expands to beside its `compile_error!`s: the proxy type, so
+/// code that uses it reports the table's errors rather than a missing type.
+pub fn fallback(input: &crate::ast::RouteTable) -> TokenStream {
+    let name = input.items.iter().find_map(|i| match i {
+        crate::ast::Item::Proxy(p) => Some(p.name.clone()),
+        _ => None,
+    });
+    match name {
+        Some(name) => quote! {
+            #[derive(Debug, Clone, Copy, Default)]
+            pub struct #name;
+            impl #name {
+                /// Unavailable: the routing table has errors.
+                pub fn serve() { ::core::unreachable!() }
+            }
+        },
+        None => TokenStream::new(),
+    }
+}

@@ -1,0 +1,350 @@
+//! The compiler part of the crate: conditions in disjunctive normal form (for finding rules
+//! that can never match) and the decision plan (rules grouped by exact host, so a request
+//! looks at its host once and then only at the rules that can apply to it).
+
+use crate::model::{Atom, Cond, Pred, Route, Test};
+
+/// Largest DNF kept; tables past it skip the reachability analysis for that rule.
+const MAX_CONJUNCTS: usize = 64;
+
+/// A literal: an atom or its negation.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct Lit {
+    pub atom: Atom,
+    pub positive: bool,
+}
+
+/// A conjunction of literals; empty means "always".
+#[derive(Clone, Debug, Default)]
+pub struct Conj(pub Vec<Lit>);
+
+impl Conj {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Every request that satisfies `other` satisfies `self`.
+    pub fn implied_by(&self, other: &Conj) -> bool {
+        self.0
+            .iter()
+            .all(|l| other.0.iter().any(|k| lit_implies(k, l)))
+    }
+
+    /// Some request can satisfy all literals at once.
+    pub fn satisfiable(&self) -> bool {
+        !self.0.iter().any(|k| {
+            self.0.iter().any(|l| {
+                let neg = Lit {
+                    atom: l.atom.clone(),
+                    positive: !l.positive,
+                };
+                lit_implies(k, &neg)
+            })
+        })
+    }
+}
+
+/// `cond` with predicates inlined, as a disjunction of conjunctions; `None` when too big.
+pub fn dnf(cond: &Cond, preds: &[Pred]) -> Option<Vec<Conj>> {
+    fn go(c: &Cond, preds: &[Pred], positive: bool) -> Option<Vec<Conj>> {
+        let out = match (c, positive) {
+            (Cond::True, true) => vec![Conj::default()],
+            (Cond::True, false) => vec![],
+            (Cond::Pred(i), p) => go(&preds[*i].cond, preds, p)?,
+            (Cond::Not(inner), p) => go(inner, preds, !p)?,
+            (Cond::Atom(a), p) => vec![Conj(vec![Lit {
+                atom: a.clone(),
+                positive: p,
+            }])],
+            // And, or a negated Or: the product of the parts.
+            (Cond::And(parts), true) | (Cond::Or(parts), false) => {
+                let mut acc = vec![Conj::default()];
+                for part in parts {
+                    let d = go(part, preds, positive)?;
+                    let mut next = Vec::new();
+                    for a in &acc {
+                        for b in &d {
+                            let mut lits = a.0.clone();
+                            lits.extend(b.0.iter().cloned());
+                            next.push(Conj(lits));
+                        }
+                    }
+                    if next.len() > MAX_CONJUNCTS {
+                        return None;
+                    }
+                    acc = next;
+                }
+                acc
+            }
+            (Cond::Or(parts), true) | (Cond::And(parts), false) => {
+                let mut acc = Vec::new();
+                for part in parts {
+                    acc.extend(go(part, preds, positive)?);
+                }
+                acc
+            }
+        };
+        (out.len() <= MAX_CONJUNCTS).then_some(out)
+    }
+    go(cond, preds, true)
+}
+
+fn lit_implies(k: &Lit, l: &Lit) -> bool {
+    match (k.positive, l.positive) {
+        (true, true) => atom_implies(&k.atom, &l.atom),
+        (false, false) => atom_implies(&l.atom, &k.atom),
+        (true, false) => disjoint(&k.atom, &l.atom),
+        (false, true) => false,
+    }
+}
+
+/// `/api/v2` is within `/api`; `/apiary` is not.
+fn segment_prefix(p: &str, q: &str) -> bool {
+    p.starts_with(q) && (q.ends_with('/') || p.len() == q.len() || p.as_bytes()[q.len()] == b'/')
+}
+
+fn net_within(a: (bool, u128, u8), b: (bool, u128, u8)) -> bool {
+    let bits = if a.0 { 128 } else { 32 };
+    a.0 == b.0 && b.2 <= a.2 && (b.2 == 0 || (a.1 >> (bits - b.2)) == (b.1 >> (bits - b.2)))
+}
+
+/// Every request matching `a` matches `b`.
+pub fn atom_implies(a: &Atom, b: &Atom) -> bool {
+    use Atom::*;
+    if a == b {
+        return true;
+    }
+    match (a, b) {
+        (HostExact(h), HostSuffix(s)) => h.len() > s.len() && h.ends_with(s.as_str()),
+        (HostSuffix(x), HostSuffix(y)) => x.ends_with(y.as_str()),
+        (Path(p), PathPrefix(q)) | (PathPrefix(p), PathPrefix(q)) => segment_prefix(p, q),
+        (Method(x), Method(y)) => x.iter().all(|m| y.contains(m)),
+        (Field(f1, n1, t1), Field(f2, n2, t2)) if f1 == f2 && n1 == n2 => match (t1, t2) {
+            (_, Test::Present) => true,
+            (Test::Eq(v), Test::Contains(s))
+            | (Test::StartsWith(v), Test::Contains(s))
+            | (Test::Contains(v), Test::Contains(s)) => v.contains(s.as_str()),
+            (Test::Eq(v), Test::StartsWith(s)) | (Test::StartsWith(v), Test::StartsWith(s)) => {
+                v.starts_with(s.as_str())
+            }
+            _ => false,
+        },
+        (
+            ClientIp {
+                v6: a6,
+                net: an,
+                prefix: ap,
+            },
+            ClientIp {
+                v6: b6,
+                net: bn,
+                prefix: bp,
+            },
+        ) => net_within((*a6, *an, *ap), (*b6, *bn, *bp)),
+        _ => false,
+    }
+}
+
+/// No request matches both.
+fn disjoint(a: &Atom, b: &Atom) -> bool {
+    use Atom::*;
+    match (a, b) {
+        (HostExact(x), HostExact(y)) | (Path(x), Path(y)) => x != y,
+        (HostExact(_), HostSuffix(_)) | (Path(_), PathPrefix(_)) => !atom_implies(a, b),
+        (HostSuffix(_), HostExact(_)) | (PathPrefix(_), Path(_)) => !atom_implies(b, a),
+        (Method(x), Method(y)) => !x.iter().any(|m| y.contains(m)),
+        // Query parameters and cookies have one value (the first); header lines can repeat.
+        (Field(f1, n1, Test::Eq(v1)), Field(f2, n2, Test::Eq(v2))) => {
+            f1 == f2 && *f1 != crate::model::Field::Header && n1 == n2 && v1 != v2
+        }
+        (
+            ClientIp {
+                v6: a6,
+                net: an,
+                prefix: ap,
+            },
+            ClientIp {
+                v6: b6,
+                net: bn,
+                prefix: bp,
+            },
+        ) => {
+            let (a, b) = ((*a6, *an, *ap), (*b6, *bn, *bp));
+            a6 != b6 || !(net_within(a, b) || net_within(b, a))
+        }
+        _ => false,
+    }
+}
+
+/// How `decide` walks the rules.
+pub struct Plan {
+    /// Distinct exact hosts that some rule requires, with the rules to try (in order) when
+    /// the request has that host.
+    pub host_groups: Vec<(String, Vec<usize>)>,
+    /// Rules to try when the host is none of those (all rules when no rule names a host).
+    pub other_rules: Vec<usize>,
+    /// Each rule's condition with a required exact host removed (the dispatch checked it).
+    pub residual: Vec<Cond>,
+}
+
+/// The exact host a rule requires at its top level (`host("a") && ..`), if any.
+fn required_host(cond: &Cond) -> Option<&str> {
+    match cond {
+        Cond::Atom(Atom::HostExact(h)) => Some(h),
+        Cond::And(parts) => parts.iter().find_map(required_host),
+        _ => None,
+    }
+}
+
+/// `cond` with the top-level `host == h` conjunct replaced by `true`.
+fn without_host(cond: &Cond, h: &str) -> Cond {
+    match cond {
+        Cond::Atom(Atom::HostExact(x)) if x == h => Cond::True,
+        Cond::And(parts) => {
+            let mut done = false;
+            let parts: Vec<Cond> = parts
+                .iter()
+                .map(|p| {
+                    if !done && required_host(p) == Some(h) {
+                        done = true;
+                        without_host(p, h)
+                    } else {
+                        p.clone()
+                    }
+                })
+                .filter(|p| *p != Cond::True)
+                .collect();
+            match parts.len() {
+                0 => Cond::True,
+                1 => parts.into_iter().next().unwrap_or(Cond::True),
+                _ => Cond::And(parts),
+            }
+        }
+        c => c.clone(),
+    }
+}
+
+/// Group the rules by the exact host they require, keeping first-match order in each group.
+pub fn plan(routes: &[Route]) -> Plan {
+    let mut host_groups: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut residual = Vec::with_capacity(routes.len());
+    let mut required = Vec::with_capacity(routes.len());
+    for r in routes {
+        let h = required_host(&r.cond).map(str::to_owned);
+        if let Some(h) = &h {
+            if !host_groups.iter().any(|(g, _)| g == h) {
+                host_groups.push((h.clone(), Vec::new()));
+            }
+            residual.push(without_host(&r.cond, h));
+        } else {
+            residual.push(r.cond.clone());
+        }
+        required.push(h);
+    }
+    let mut other_rules = Vec::new();
+    for (i, h) in required.iter().enumerate() {
+        match h {
+            Some(h) => {
+                if let Some((_, rules)) = host_groups.iter_mut().find(|(g, _)| g == h) {
+                    rules.push(i);
+                }
+            }
+            None => {
+                other_rules.push(i);
+                for (_, rules) in host_groups.iter_mut() {
+                    rules.push(i);
+                }
+            }
+        }
+    }
+    Plan {
+        host_groups,
+        other_rules,
+        residual,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(h: &str) -> Cond {
+        Cond::Atom(Atom::HostExact(h.into()))
+    }
+    fn prefix(p: &str) -> Cond {
+        Cond::Atom(Atom::PathPrefix(p.into()))
+    }
+
+    #[test]
+    fn prefixes_imply_by_segment() {
+        let a = Atom::PathPrefix("/api/v2".into());
+        let b = Atom::PathPrefix("/api".into());
+        assert!(atom_implies(&a, &b));
+        assert!(!atom_implies(&b, &a));
+        assert!(!atom_implies(&Atom::PathPrefix("/apiary".into()), &b));
+        assert!(atom_implies(
+            &Atom::HostExact("a.example.com".into()),
+            &Atom::HostSuffix(".example.com".into())
+        ));
+    }
+
+    #[test]
+    fn finds_contradictions() {
+        let d = dnf(&Cond::And(vec![host("a"), host("b")]), &[]).unwrap();
+        assert!(!d[0].satisfiable());
+        let d = dnf(
+            &Cond::And(vec![prefix("/a"), Cond::Not(Box::new(prefix("/a")))]),
+            &[],
+        )
+        .unwrap();
+        assert!(!d[0].satisfiable());
+        let d = dnf(&Cond::And(vec![host("a"), prefix("/a")]), &[]).unwrap();
+        assert!(d[0].satisfiable());
+    }
+
+    #[test]
+    fn negation_distributes() {
+        // !(a || b) == !a && !b: one conjunct of two negative literals.
+        let d = dnf(
+            &Cond::Not(Box::new(Cond::Or(vec![host("a"), host("b")]))),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].0.len(), 2);
+        assert!(d[0].0.iter().all(|l| !l.positive));
+    }
+
+    #[test]
+    fn plan_keeps_order_within_host_groups() {
+        let routes: Vec<Route> = [
+            Cond::And(vec![host("a"), prefix("/x")]),
+            prefix("/y"),
+            host("b"),
+            host("a"),
+            Cond::True,
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(i, cond)| Route {
+            name: syn::Ident::new(&format!("r{i}"), proc_macro2::Span::call_site()),
+            attrs: vec![],
+            cond,
+            target: crate::model::Target::Cluster(0),
+            matcher_text: String::new(),
+            target_text: String::new(),
+        })
+        .collect();
+        let p = plan(&routes);
+        assert_eq!(
+            p.host_groups,
+            vec![
+                ("a".to_owned(), vec![0, 1, 3, 4]),
+                ("b".to_owned(), vec![1, 2, 4])
+            ]
+        );
+        assert_eq!(p.other_rules, vec![1, 4]);
+        assert_eq!(p.residual[0], prefix("/x"));
+        assert_eq!(p.residual[3], Cond::True);
+    }
+}
