@@ -1,1 +1,6 @@
-fn main() {}
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("ui-tests/*.rs");
+    t.pass("ui-tests/pass/*.rs");
+}

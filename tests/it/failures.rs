@@ -1,0 +1,113 @@
+//! Failures are answered, never fatal: no healthy backend is a 503 naming the cluster, a
+//! connect failure is retried on another backend, and the proxy keeps serving.
+
+use crate::support::*;
+use std::time::{Duration, Instant};
+
+proxy_runtime::routes! {
+    proxy Failing;
+
+    cluster fragile {
+        backends: ["127.0.0.1:1"],
+        health: tcp { every: 1s, fall: 1, rise: 1 },
+    }
+    cluster sturdy { backends: ["127.0.0.1:1"] }
+    cluster retrying {
+        backends: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"],
+        retries: 2,
+        timeouts: { connect: 1s },
+    }
+    cluster primary {
+        backends: ["127.0.0.1:1"],
+        health: tcp { every: 1s, fall: 1, rise: 1 },
+        backup: standby,
+    }
+    cluster standby { backends: ["127.0.0.1:1"] }
+
+    route fragile:  path_prefix("/fragile")  => fragile;
+    route retrying: path_prefix("/retrying") => retrying;
+    route primary:  path_prefix("/primary")  => primary;
+    route nothing:  path_prefix("/nothing")  => respond(404, "no route here\n");
+    route default:  _                        => sturdy;
+}
+
+/// An address on which nothing listens.
+fn closed_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("addr");
+    drop(l);
+    addr.to_string()
+}
+
+#[test]
+fn no_healthy_backend_is_a_503_naming_the_cluster_and_others_keep_serving() {
+    let sturdy = spawn_backend("sturdy");
+    let proxy = Failing::builder()
+        .backends("fragile", [closed_port()])
+        .backends("sturdy", [sturdy.addr_string()])
+        .start()
+        .expect("proxy starts");
+    let c = client();
+    // Once the check has run, the only backend is down: 503 with the cluster's name.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let a = loop {
+        let a = get(&c, proxy.addr(), "/fragile", &[]);
+        if a.status == 503 || Instant::now() > deadline {
+            break a;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(a.status, 503, "{a:?}");
+    assert!(a.body.contains("`fragile`"), "the body names the cluster: {:?}", a.body);
+    for _ in 0..20 {
+        let a = get(&c, proxy.addr(), "/other", &[]);
+        assert_eq!((a.status, a.backend.as_str()), (200, "sturdy"));
+        assert_eq!(get(&c, proxy.addr(), "/fragile", &[]).status, 503);
+    }
+}
+
+#[test]
+fn a_table_fallback_can_answer_404() {
+    let proxy = Failing::builder().start().expect("proxy starts");
+    let a = get(&client(), proxy.addr(), "/nothing", &[]);
+    assert_eq!((a.status, a.body.as_str()), (404, "no route here\n"));
+}
+
+#[test]
+fn connect_failures_retry_on_another_backend() {
+    let (b1, b3) = (spawn_backend("r1"), spawn_backend("r3"));
+    let proxy = Failing::builder()
+        .backends("retrying", [b1.addr_string(), closed_port(), b3.addr_string()])
+        .start()
+        .expect("proxy starts");
+    let c = client();
+    let started = Instant::now();
+    let counts = spread(&c, proxy.addr(), "/retrying", 300);
+    assert_eq!(counts.values().sum::<usize>(), 300, "no request failed: {counts:?}");
+    assert!(counts.contains_key("r1") && counts.contains_key("r3"), "{counts:?}");
+    // A refused connection fails at once; nothing waited for a timeout.
+    assert!(started.elapsed() < Duration::from_secs(30));
+}
+
+#[test]
+fn a_backup_cluster_takes_over_when_the_primary_is_down() {
+    let standby = spawn_backend("standby");
+    let proxy = Failing::builder()
+        .backends("primary", [closed_port()])
+        .backends("standby", [standby.addr_string()])
+        .start()
+        .expect("proxy starts");
+    let c = client();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let a = get(&c, proxy.addr(), "/primary", &[]);
+        if a.backend == "standby" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "backup never took over: {a:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for _ in 0..20 {
+        assert_eq!(get(&c, proxy.addr(), "/primary", &[]).backend, "standby");
+    }
+}

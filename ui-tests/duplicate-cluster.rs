@@ -1,0 +1,14 @@
+proxy_runtime::routes! {
+    proxy Gateway;
+
+    cluster web {
+        backends: ["127.0.0.1:9001"],
+    }
+    cluster web {
+        backends: ["127.0.0.1:9002"],
+    }
+
+    route default: _ => web;
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+proxy_runtime::routes! {
+    proxy Gateway;
+
+    cluster web {
+        backends: ["127.0.0.1:9001"],
+    }
+
+    route site: host("example.com:8080") => web;
+    route default: _ => web;
+}
+
+fn main() {}

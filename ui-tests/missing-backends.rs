@@ -1,0 +1,11 @@
+proxy_runtime::routes! {
+    proxy Gateway;
+
+    cluster web {
+        retries: 2,
+    }
+
+    route default: _ => web;
+}
+
+fn main() {}

@@ -1,0 +1,9 @@
+proxy_runtime::routes! {
+    cluster web {
+        backends: ["127.0.0.1:9001"],
+    }
+
+    route default: _ => web;
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+proxy_runtime::routes! {
+    proxy Gateway;
+
+    cluster web {
+        backends: ["127.0.0.1:9001"],
+    }
+
+    route api: path_prefix("/api") => web;
+    route site: host("example.com") => web;
+}
+
+fn main() {}
