@@ -41,7 +41,11 @@ fn decide_allocates_nothing() {
     // The counter sees this thread's allocations (so the zero below means something).
     let probe = allocations();
     drop(std::hint::black_box(Box::new(1u64)));
-    assert_eq!(allocations(), probe + 1, "the counting allocator is installed");
+    assert_eq!(
+        allocations(),
+        probe + 1,
+        "the counting allocator is installed"
+    );
     let before = allocations();
     let mut routed = 0;
     for _ in 0..100 {
@@ -51,5 +55,10 @@ fn decide_allocates_nothing() {
     }
     let allocated = allocations() - before;
     assert_eq!(routed, 100 * requests.len());
-    assert_eq!(allocated, 0, "decide allocated {allocated} times over {} decisions", 100 * requests.len());
+    assert_eq!(
+        allocated,
+        0,
+        "decide allocated {allocated} times over {} decisions",
+        100 * requests.len()
+    );
 }

@@ -23,7 +23,9 @@ proxy_runtime::routes! {
 }
 
 fn backends(prefix: &str, n: usize) -> Vec<Backend> {
-    (1..=n).map(|i| spawn_backend(&format!("{prefix}{i}"))).collect()
+    (1..=n)
+        .map(|i| spawn_backend(&format!("{prefix}{i}")))
+        .collect()
 }
 
 fn addrs(bs: &[Backend]) -> Vec<String> {
@@ -33,38 +35,65 @@ fn addrs(bs: &[Backend]) -> Vec<String> {
 #[test]
 fn round_robin_gives_each_backend_a_third() {
     let bs = backends("even", 3);
-    let proxy = Balancing::builder().backends("even", addrs(&bs)).start().expect("proxy starts");
+    let proxy = Balancing::builder()
+        .backends("even", addrs(&bs))
+        .start()
+        .expect("proxy starts");
     let counts = spread(&client(), proxy.addr(), "/even", 300);
-    assert_eq!(counts.values().copied().collect::<Vec<_>>(), vec![100, 100, 100], "{counts:?}");
+    assert_eq!(
+        counts.values().copied().collect::<Vec<_>>(),
+        vec![100, 100, 100],
+        "{counts:?}"
+    );
 }
 
 #[test]
 fn weights_10_5_1_split_1600_requests_1000_500_100() {
     let bs = backends("w", 3);
-    let weighted: Vec<String> = bs.iter().zip([10, 5, 1]).map(|(b, w)| format!("{}@{w}", b.addr())).collect();
-    let proxy = Balancing::builder().backends("weighted", weighted).start().expect("proxy starts");
+    let weighted: Vec<String> = bs
+        .iter()
+        .zip([10, 5, 1])
+        .map(|(b, w)| format!("{}@{w}", b.addr()))
+        .collect();
+    let proxy = Balancing::builder()
+        .backends("weighted", weighted)
+        .start()
+        .expect("proxy starts");
     let counts = spread(&client(), proxy.addr(), "/weighted", 1600);
     for (name, want) in [("w1", 1000.0), ("w2", 500.0), ("w3", 100.0)] {
         let got = counts.get(name).copied().unwrap_or(0) as f64;
-        assert!((got - want).abs() <= want * 0.01, "{name}: {got} of 1600, want {want} ±1%: {counts:?}");
+        assert!(
+            (got - want).abs() <= want * 0.01,
+            "{name}: {got} of 1600, want {want} ±1%: {counts:?}"
+        );
     }
 }
 
 #[test]
 fn consistent_hash_keeps_a_session_on_one_backend() {
     let bs = backends("s", 4);
-    let proxy = Balancing::builder().backends("sticky", addrs(&bs)).start().expect("proxy starts");
+    let proxy = Balancing::builder()
+        .backends("sticky", addrs(&bs))
+        .start()
+        .expect("proxy starts");
     let c = client();
     let mut owners = std::collections::BTreeSet::new();
     for id in 0..40 {
         let cookie = format!("session_id=user-{id}");
         let first = get(&c, proxy.addr(), "/sticky", &[("cookie", &cookie)]).backend;
         for _ in 0..3 {
-            assert_eq!(get(&c, proxy.addr(), "/sticky", &[("cookie", &cookie)]).backend, first, "{cookie}");
+            assert_eq!(
+                get(&c, proxy.addr(), "/sticky", &[("cookie", &cookie)]).backend,
+                first,
+                "{cookie}"
+            );
         }
         owners.insert(first);
     }
-    assert!(owners.len() >= 3, "40 sessions should spread over the backends: {owners:?}");
+    assert!(
+        owners.len() >= 3,
+        "40 sessions should spread over the backends: {owners:?}"
+    );
 }
 
 #[test]
@@ -77,13 +106,20 @@ fn splits_follow_weights_and_stick_by_key() {
         .expect("proxy starts");
     let c = client();
     let counts = spread(&c, proxy.addr(), "/canary", 100);
-    assert_eq!((counts.get("left"), counts.get("right")), (Some(&5), Some(&95)), "{counts:?}");
+    assert_eq!(
+        (counts.get("left"), counts.get("right")),
+        (Some(&5), Some(&95)),
+        "{counts:?}"
+    );
     let mut seen = std::collections::BTreeSet::new();
     for uid in 0..20 {
         let cookie = format!("uid={uid}");
         let first = get(&c, proxy.addr(), "/ab", &[("cookie", &cookie)]).backend;
         for _ in 0..3 {
-            assert_eq!(get(&c, proxy.addr(), "/ab", &[("cookie", &cookie)]).backend, first);
+            assert_eq!(
+                get(&c, proxy.addr(), "/ab", &[("cookie", &cookie)]).backend,
+                first
+            );
         }
         seen.insert(first);
     }

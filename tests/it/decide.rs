@@ -61,12 +61,42 @@ fn route(method: &str, path: &str, headers: &[(&str, &str)], client: Option<&str
 fn every_matcher_matches_what_it_says_and_nothing_else() {
     // (method, path, headers, client, expected rule)
     let cases: &[(&str, &str, &[(&str, &str)], Option<&str>, &str)] = &[
-        ("GET", "/", &[("host", "exact.example.com")], None, "exact_host"),
-        ("GET", "/", &[("host", "EXACT.example.com.:443")], None, "exact_host"),
-        ("GET", "/", &[("host", "x.exact.example.com")], None, "default"),
-        ("GET", "/", &[("host", "a.wild.example.com")], None, "wildcard"),
+        (
+            "GET",
+            "/",
+            &[("host", "exact.example.com")],
+            None,
+            "exact_host",
+        ),
+        (
+            "GET",
+            "/",
+            &[("host", "EXACT.example.com.:443")],
+            None,
+            "exact_host",
+        ),
+        (
+            "GET",
+            "/",
+            &[("host", "x.exact.example.com")],
+            None,
+            "default",
+        ),
+        (
+            "GET",
+            "/",
+            &[("host", "a.wild.example.com")],
+            None,
+            "wildcard",
+        ),
         ("GET", "/", &[("host", "wild.example.com")], None, "default"),
-        ("GET", "/", &[("host", "notwild.example.com")], None, "default"),
+        (
+            "GET",
+            "/",
+            &[("host", "notwild.example.com")],
+            None,
+            "default",
+        ),
         ("GET", "/exact", &[], None, "exact_path"),
         ("GET", "/exact/", &[], None, "default"),
         ("GET", "/x/../exact", &[], None, "exact_path"),
@@ -78,7 +108,13 @@ fn every_matcher_matches_what_it_says_and_nothing_else() {
         ("GET", "/", &[("x-present", "")], None, "hdr_present"),
         ("GET", "/", &[("x-eq", "yes")], None, "hdr_eq"),
         ("GET", "/", &[("x-eq", "yess")], None, "default"),
-        ("GET", "/", &[("x-eq", "no"), ("x-eq", "yes")], None, "hdr_eq"),
+        (
+            "GET",
+            "/",
+            &[("x-eq", "no"), ("x-eq", "yes")],
+            None,
+            "hdr_eq",
+        ),
         ("GET", "/", &[("x-starts", "abcdef")], None, "hdr_starts"),
         ("GET", "/", &[("x-starts", "xabc")], None, "default"),
         ("GET", "/?qp", &[], None, "q_present"),
@@ -92,13 +128,25 @@ fn every_matcher_matches_what_it_says_and_nothing_else() {
         ("GET", "/", &[("cookie", "xce=v")], None, "default"),
         ("GET", "/", &[("cookie", "cc=amidb")], None, "ck_contains"),
         ("GET", "/", &[("cookie", "cs=start")], None, "ck_starts"),
-        ("GET", "/", &[("cookie", "a=b"), ("cookie", "cp=1")], None, "ck_present"),
+        (
+            "GET",
+            "/",
+            &[("cookie", "a=b"), ("cookie", "cp=1")],
+            None,
+            "ck_present",
+        ),
         ("GET", "/", &[], Some("10.2.3.4"), "net4"),
         ("GET", "/", &[], Some("::ffff:10.2.3.4"), "net4"),
         ("GET", "/", &[], Some("11.2.3.4"), "default"),
         ("GET", "/", &[], Some("2001:db8::1"), "net6"),
         ("GET", "/", &[], Some("2001:db9::1"), "default"),
-        ("GET", "/", &[("user-agent", "X Android"), ("cookie", "beta=true")], None, "both"),
+        (
+            "GET",
+            "/",
+            &[("user-agent", "X Android"), ("cookie", "beta=true")],
+            None,
+            "both",
+        ),
         ("GET", "/", &[("user-agent", "Mobile")], None, "mob"),
         ("GET", "/?beta=true", &[], None, "bet"),
         ("GET", "/?notbeta=true", &[], None, "default"),
@@ -113,7 +161,11 @@ fn every_matcher_matches_what_it_says_and_nothing_else() {
         ("GET", "/n", &[("x-n", "1")], None, "default"),
     ];
     for (method, path, headers, client, want) in cases {
-        assert_eq!(route(method, path, headers, *client), *want, "{method} {path} {headers:?} from {client:?}");
+        assert_eq!(
+            route(method, path, headers, *client),
+            *want,
+            "{method} {path} {headers:?} from {client:?}"
+        );
     }
 }
 
@@ -123,7 +175,14 @@ fn decisions_carry_targets_and_predicates() {
     assert_eq!(d.target, Target::Respond(418, "short and stout"));
     let d = Lang::decide(&req("GET", "/", &[("user-agent", "Mobile")]), None).unwrap();
     assert_eq!(d.target, Target::Cluster(LangCluster::A));
-    assert_eq!((d.predicates.mobile, d.predicates.beta, d.predicates.mobile_beta), (true, false, false));
+    assert_eq!(
+        (
+            d.predicates.mobile,
+            d.predicates.beta,
+            d.predicates.mobile_beta
+        ),
+        (true, false, false)
+    );
     assert_eq!(LangRoute::ALL.len(), 25);
     assert_eq!(LangCluster::B.name(), "b");
 }
@@ -166,7 +225,10 @@ mod model {
             r.insert_header("h", "1").unwrap();
         }
         let d = Gen::decide(&r, None).unwrap();
-        GenRoute::ALL.iter().position(|x| Some(*x) == d.route).unwrap_or(usize::MAX)
+        GenRoute::ALL
+            .iter()
+            .position(|x| Some(*x) == d.route)
+            .unwrap_or(usize::MAX)
     }
 }
 

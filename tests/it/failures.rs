@@ -58,7 +58,11 @@ fn no_healthy_backend_is_a_503_naming_the_cluster_and_others_keep_serving() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert_eq!(a.status, 503, "{a:?}");
-    assert!(a.body.contains("`fragile`"), "the body names the cluster: {:?}", a.body);
+    assert!(
+        a.body.contains("`fragile`"),
+        "the body names the cluster: {:?}",
+        a.body
+    );
     for _ in 0..20 {
         let a = get(&c, proxy.addr(), "/other", &[]);
         assert_eq!((a.status, a.backend.as_str()), (200, "sturdy"));
@@ -77,14 +81,24 @@ fn a_table_fallback_can_answer_404() {
 fn connect_failures_retry_on_another_backend() {
     let (b1, b3) = (spawn_backend("r1"), spawn_backend("r3"));
     let proxy = Failing::builder()
-        .backends("retrying", [b1.addr_string(), closed_port(), b3.addr_string()])
+        .backends(
+            "retrying",
+            [b1.addr_string(), closed_port(), b3.addr_string()],
+        )
         .start()
         .expect("proxy starts");
     let c = client();
     let started = Instant::now();
     let counts = spread(&c, proxy.addr(), "/retrying", 300);
-    assert_eq!(counts.values().sum::<usize>(), 300, "no request failed: {counts:?}");
-    assert!(counts.contains_key("r1") && counts.contains_key("r3"), "{counts:?}");
+    assert_eq!(
+        counts.values().sum::<usize>(),
+        300,
+        "no request failed: {counts:?}"
+    );
+    assert!(
+        counts.contains_key("r1") && counts.contains_key("r3"),
+        "{counts:?}"
+    );
     // A refused connection fails at once; nothing waited for a timeout.
     assert!(started.elapsed() < Duration::from_secs(30));
 }

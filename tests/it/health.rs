@@ -57,7 +57,10 @@ fn a_stopped_backend_is_evicted_then_readmitted_within_bounds() {
         if a.backend == "p2" {
             break;
         }
-        assert!(restarted.elapsed() < readmit_bound, "p2 not readmitted within {readmit_bound:?}");
+        assert!(
+            restarted.elapsed() < readmit_bound,
+            "p2 not readmitted within {readmit_bound:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -65,13 +68,19 @@ fn a_stopped_backend_is_evicted_then_readmitted_within_bounds() {
 #[test]
 fn http_checks_run_against_the_declared_path() {
     let web = spawn_backend("web");
-    let proxy = Checked::builder().backends("web", [web.addr_string()]).start().expect("proxy starts");
+    let proxy = Checked::builder()
+        .backends("web", [web.addr_string()])
+        .start()
+        .expect("proxy starts");
     let a = get(&client(), proxy.addr(), "/web", &[]);
     assert_eq!((a.status, a.backend.as_str()), (200, "web"));
     // The check is a real request: within two intervals the backend has seen it.
     let deadline = Instant::now() + EVERY * 2 + SLACK;
     while web.hits() < 2 {
-        assert!(Instant::now() < deadline, "the HTTP health check never reached the backend");
+        assert!(
+            Instant::now() < deadline,
+            "the HTTP health check never reached the backend"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

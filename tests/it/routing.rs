@@ -21,7 +21,10 @@ proxy_runtime::routes! {
 }
 
 fn start() -> (Vec<Backend>, proxy_runtime::Handle) {
-    let backends: Vec<Backend> = ["api", "api_v2", "web", "admin"].iter().map(|n| spawn_backend(n)).collect();
+    let backends: Vec<Backend> = ["api", "api_v2", "web", "admin"]
+        .iter()
+        .map(|n| spawn_backend(n))
+        .collect();
     let mut b = Routing::builder();
     for be in &backends {
         b = b.backends(be.name(), [be.addr_string()]);
@@ -48,7 +51,11 @@ fn rules_pick_clusters_in_order() {
     ];
     for (path, headers, want) in cases {
         let a = get(&c, proxy.addr(), path, headers);
-        assert_eq!((a.status, a.backend.as_str()), (200, *want), "GET {path} {headers:?}");
+        assert_eq!(
+            (a.status, a.backend.as_str()),
+            (200, *want),
+            "GET {path} {headers:?}"
+        );
         assert_eq!(a.path, *path, "the backend receives the path as sent");
     }
 }
@@ -57,18 +64,38 @@ fn rules_pick_clusters_in_order() {
 fn respond_target_answers_without_a_backend() {
     let (backends, proxy) = start();
     let a = get(&client(), proxy.addr(), "/blocked/x", &[]);
-    assert_eq!((a.status, a.backend.as_str(), a.body.as_str()), (403, "", "blocked\n"));
-    assert!(backends.iter().all(|b| b.hits() == 0), "no backend was asked");
+    assert_eq!(
+        (a.status, a.backend.as_str(), a.body.as_str()),
+        (403, "", "blocked\n")
+    );
+    assert!(
+        backends.iter().all(|b| b.hits() == 0),
+        "no backend was asked"
+    );
 }
 
 #[test]
 fn dot_segments_cannot_slip_past_a_rule_and_the_original_path_is_forwarded() {
     let (_backends, proxy) = start();
-    for target in ["/static/../admin/x", "/static/%2e%2e/admin/x", "//admin/x", "/%61dmin/x"] {
-        let resp = raw(proxy.addr(), &format!("GET {target} HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n"));
+    for target in [
+        "/static/../admin/x",
+        "/static/%2e%2e/admin/x",
+        "//admin/x",
+        "/%61dmin/x",
+    ] {
+        let resp = raw(
+            proxy.addr(),
+            &format!("GET {target} HTTP/1.1\r\nHost: www.example.com\r\nConnection: close\r\n\r\n"),
+        );
         assert!(resp.starts_with("HTTP/1.1 200"), "{target}: {resp}");
-        assert!(resp.contains("x-backend: admin"), "{target} must reach the admin cluster: {resp}");
-        assert!(resp.contains(&format!("x-path: {target}")), "{target} is forwarded as sent: {resp}");
+        assert!(
+            resp.contains("x-backend: admin"),
+            "{target} must reach the admin cluster: {resp}"
+        );
+        assert!(
+            resp.contains(&format!("x-path: {target}")),
+            "{target} is forwarded as sent: {resp}"
+        );
     }
 }
 
@@ -76,8 +103,18 @@ fn dot_segments_cannot_slip_past_a_rule_and_the_original_path_is_forwarded() {
 fn malformed_requests_get_4xx() {
     let (_backends, proxy) = start();
     let long = format!("/a/../{}", "x".repeat(5000));
-    let resp = raw(proxy.addr(), &format!("GET {long} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"));
-    assert!(resp.starts_with("HTTP/1.1 414"), "{}", &resp[..resp.len().min(200)]);
-    let resp = raw(proxy.addr(), "GET / HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n");
+    let resp = raw(
+        proxy.addr(),
+        &format!("GET {long} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(
+        resp.starts_with("HTTP/1.1 414"),
+        "{}",
+        &resp[..resp.len().min(200)]
+    );
+    let resp = raw(
+        proxy.addr(),
+        "GET / HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n",
+    );
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
 }

@@ -25,15 +25,35 @@ pub struct Answer {
 }
 
 /// Send `GET http://{proxy}{path}` with the given headers.
-pub fn get(client: &reqwest::blocking::Client, proxy: std::net::SocketAddr, path: &str, headers: &[(&str, &str)]) -> Answer {
+pub fn get(
+    client: &reqwest::blocking::Client,
+    proxy: std::net::SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Answer {
     let mut req = client.get(format!("http://{proxy}{path}"));
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
     let resp = req.send().expect("request through the proxy");
-    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
-    let (status, backend, path) = (resp.status().as_u16(), header("x-backend"), header("x-path"));
-    Answer { status, backend, path, body: resp.text().unwrap_or_default() }
+    let header = |name: &str| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
+    let (status, backend, path) = (
+        resp.status().as_u16(),
+        header("x-backend"),
+        header("x-path"),
+    );
+    Answer {
+        status,
+        backend,
+        path,
+        body: resp.text().unwrap_or_default(),
+    }
 }
 
 /// Send a raw HTTP/1.1 request (for request targets a client library would normalize).
@@ -48,7 +68,12 @@ pub fn raw(proxy: std::net::SocketAddr, request: &str) -> String {
 }
 
 /// Count how many of `n` requests each backend answered.
-pub fn spread(client: &reqwest::blocking::Client, proxy: std::net::SocketAddr, path: &str, n: usize) -> std::collections::BTreeMap<String, usize> {
+pub fn spread(
+    client: &reqwest::blocking::Client,
+    proxy: std::net::SocketAddr,
+    path: &str,
+    n: usize,
+) -> std::collections::BTreeMap<String, usize> {
     let mut counts = std::collections::BTreeMap::new();
     for _ in 0..n {
         let a = get(client, proxy, path, &[]);

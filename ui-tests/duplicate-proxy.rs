@@ -1,0 +1,12 @@
+proxy_runtime::routes! {
+    proxy Gateway;
+    proxy Edge;
+
+    cluster web {
+        backends: ["127.0.0.1:9001"],
+    }
+
+    route default: _ => web;
+}
+
+fn main() {}

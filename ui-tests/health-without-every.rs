@@ -1,0 +1,12 @@
+proxy_runtime::routes! {
+    proxy Gateway;
+
+    cluster web {
+        backends: ["127.0.0.1:9001"],
+        health: http { path: "/healthz" },
+    }
+
+    route default: _ => web;
+}
+
+fn main() {}

@@ -1,0 +1,83 @@
+// Cluster options: tcp and http health checks, retries, backups, timeouts and tls (sni,
+// verify, verify_hostname, alternative_cn, alpn, ca, client certificates).
+
+use pingora_http::RequestHeader;
+use proxy_runtime::Target;
+
+proxy_runtime::routes! {
+    proxy Upstreams;
+
+    /// The API, checked over TCP, with a disaster-recovery backup.
+    cluster api {
+        backends: ["127.0.0.1:9001", "127.0.0.1:9002"],
+        health: tcp { every: 5s, fall: 3, rise: 2, timeout: 500ms },
+        retries: 2,
+        backup: api_dr,
+        timeouts: { connect: 500ms, total_connect: 2s, read: 30s, write: 30s, idle: 1m },
+    }
+    cluster api_dr {
+        backends: ["[::1]:9003"],
+        health: http { path: "/healthz", host: "api.internal", expect: 204, every: 10s },
+        backup: last_resort,
+    }
+    cluster last_resort {
+        backends: ["127.0.0.1:9004"],
+        health: http { every: 1h },
+    }
+    cluster secure {
+        backends: ["127.0.0.1:9443"],
+        tls: {
+            sni: "secure.internal",
+            verify: true,
+            verify_hostname: false,
+            alternative_cn: "secure-alt.internal",
+            alpn: h2_h1,
+        },
+        retries: 8,
+    }
+    cluster mtls {
+        backends: ["127.0.0.1:9444"],
+        tls: {
+            sni: "mtls.internal",
+            alpn: h2,
+            ca: "/etc/switchyard/ca.pem",
+            client_cert: "/etc/switchyard/client.pem",
+            client_key: "/etc/switchyard/client.key",
+        },
+    }
+    cluster lab {
+        backends: ["127.0.0.1:9445"],
+        tls: { verify: false, alpn: h1 },
+        timeouts: { read: 2m },
+    }
+
+    route secure: host("secure.example.com") => secure;
+    route mtls: host("mtls.example.com") => mtls;
+    route lab: host("lab.example.com") => lab;
+    route default: _ => api;
+}
+
+fn req(host: &str) -> RequestHeader {
+    let mut req = RequestHeader::build("GET", b"/path", None).unwrap();
+    req.insert_header("host", host).unwrap();
+    req
+}
+
+fn main() {
+    let d = Upstreams::decide(&req("secure.example.com"), None).unwrap();
+    assert_eq!(d.route, Some(UpstreamsRoute::Secure));
+    assert_eq!(d.target, Target::Cluster(UpstreamsCluster::Secure));
+
+    let d = Upstreams::decide(&req("mtls.example.com"), None).unwrap();
+    assert_eq!(d.route, Some(UpstreamsRoute::Mtls));
+
+    let d = Upstreams::decide(&req("lab.example.com"), None).unwrap();
+    assert_eq!(d.route, Some(UpstreamsRoute::Lab));
+
+    let d = Upstreams::decide(&req("example.com"), None).unwrap();
+    assert_eq!(d.route, Some(UpstreamsRoute::Default));
+    assert_eq!(d.target, Target::Cluster(UpstreamsCluster::Api));
+
+    assert_eq!(UpstreamsCluster::ALL.len(), 6);
+    assert_eq!(UpstreamsCluster::ApiDr.name(), "api_dr");
+}
