@@ -143,3 +143,41 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
         }
     }
 }
+
+/// Run a compiled table as an example: start one local backend per declared backend
+/// address (named `CLUSTER-N`, e.g. `api-1`), then serve the table with its command line.
+///
+/// With `--backend`, `--routes`, `--explain` or `--help` on the command line, no local
+/// backends are started: the table runs against the addresses given, or only describes
+/// itself.
+pub fn run_example<T: proxy_runtime::Table>() {
+    let args: Vec<String> = std::env::args().collect();
+    let external = args.iter().any(|a| {
+        a.starts_with("--backend") || matches!(a.as_str(), "--routes" | "--explain" | "--help" | "-h" | "-t" | "--test")
+    });
+    let mut backends: Vec<Backend> = Vec::new();
+    if !external {
+        for cluster in T::CLUSTERS {
+            for (i, b) in cluster.backends.iter().enumerate() {
+                let Ok(addr) = b.addr.parse::<SocketAddr>() else { continue };
+                if backends.iter().any(|running| running.addr() == addr) {
+                    continue;
+                }
+                let name = format!("{}-{}", cluster.name, i + 1);
+                match Backend::spawn_on(&name, addr) {
+                    Ok(b) => {
+                        println!("backend {name} on {addr}");
+                        backends.push(b);
+                    }
+                    Err(e) => {
+                        eprintln!("error: cannot start backend {name} on {addr}: {e}");
+                        eprintln!("hint: point the cluster elsewhere with --backend {}=IP:PORT", cluster.name);
+                        std::process::exit(1);
+                    }
+                }
+            }
+        }
+    }
+    proxy_runtime::serve::<T>();
+    drop(backends);
+}
