@@ -2,7 +2,7 @@
 //! `::proxy_runtime::__private`, std items through `::core`/`::std`, and locals are
 //! prefixed `__sy_`, so nothing in the user's scope can change what this expands to.
 
-use crate::lower::{plan, Plan};
+use crate::lower::{plan, Check, Checks, Plan};
 use crate::model::*;
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -265,21 +265,20 @@ fn target(m: &Model, t: &Target, cluster_enum: &Ident) -> TokenStream {
     }
 }
 
-/// The rules of one group, tried in order.
+/// The rules of one list, tried in order.
 fn rule_checks(
     m: &Model,
-    plan: &Plan,
-    rules: &[usize],
+    rules: &[Check],
     route_enum: &Ident,
     cluster_enum: &Ident,
 ) -> TokenStream {
-    let checks = rules.iter().map(|&i| {
-        let r = &m.routes[i];
+    let checks = rules.iter().map(|(i, residual)| {
+        let r = &m.routes[*i];
         let variant = camel(&r.name);
         let t = target(m, &r.target, cluster_enum);
         let hit =
             quote!(break '__sy_decide (::core::option::Option::Some(#route_enum::#variant), #t));
-        match &plan.residual[i] {
+        match residual {
             Cond::True => quote!(#hit;),
             c => {
                 let c = cond(c);
@@ -290,9 +289,96 @@ fn rule_checks(
     quote!(#(#checks)*)
 }
 
+/// The rules of one host group: a list, or a prefix dispatch.
+fn group(m: &Model, checks: &Checks, route_enum: &Ident, cluster_enum: &Ident) -> TokenStream {
+    match checks {
+        Checks::Linear(rules) => rule_checks(m, rules, route_enum, cluster_enum),
+        Checks::ByPrefix {
+            prefixes,
+            under,
+            none,
+        } => {
+            let walk = prefix_trie(prefixes);
+            let arms = under.iter().enumerate().map(|(k, rules)| {
+                let checks = rule_checks(m, rules, route_enum, cluster_enum);
+                quote!(#k => { #checks })
+            });
+            let none = rule_checks(m, none, route_enum, cluster_enum);
+            quote!({
+                let __sy_node: usize = { #walk };
+                match __sy_node {
+                    #(#arms)*
+                    _ => { #none }
+                }
+            })
+        }
+    }
+}
+
+/// A byte trie over `prefixes`, walked once over the path: evaluates to the index of the
+/// longest prefix the path is under (segment-aware), or `usize::MAX`.
+fn prefix_trie(prefixes: &[String]) -> TokenStream {
+    #[derive(Default)]
+    struct Node {
+        end: Option<(usize, bool)>,
+        children: std::collections::BTreeMap<u8, Node>,
+    }
+    let mut root = Node::default();
+    for (k, p) in prefixes.iter().enumerate() {
+        let mut n = &mut root;
+        for &b in p.as_bytes() {
+            n = n.children.entry(b).or_default();
+        }
+        n.end = Some((k, p.ends_with('/')));
+    }
+    // Expands to nested `match`es on the byte at `depth`; runs of single children become
+    // one slice comparison.
+    fn gen(n: &Node, depth: usize) -> TokenStream {
+        let end = n.end.map(|(k, slash)| {
+            if slash {
+                quote!(__sy_node = #k;)
+            } else {
+                quote!(if __sy_p.len() == #depth || __sy_p[#depth] == b'/' { __sy_node = #k; })
+            }
+        });
+        let next = match n.children.len() {
+            0 => quote!(),
+            1 => {
+                let mut run = Vec::new();
+                let mut at = n;
+                while at.children.len() == 1 && (run.is_empty() || at.end.is_none()) {
+                    let (b, child) = at.children.iter().next().expect("one child");
+                    run.push(*b);
+                    at = child;
+                }
+                let lit = Literal::byte_string(&run);
+                let (from, to) = (depth, depth + run.len());
+                let inner = gen(at, to);
+                quote!(if __sy_p.get(#from..#to) == ::core::option::Option::Some(&#lit[..]) { #inner })
+            }
+            _ => {
+                let arms = n.children.iter().map(|(b, child)| {
+                    let inner = gen(child, depth + 1);
+                    let b = Literal::u8_suffixed(*b);
+                    quote!(::core::option::Option::Some(#b) => { #inner })
+                });
+                quote!(match __sy_p.get(#depth).copied() { #(#arms)* _ => {} })
+            }
+        };
+        quote!(#end #next)
+    }
+    let body = gen(&root, 0);
+    quote!(
+        let __sy_p: &[u8] = __sy_v.path;
+        let mut __sy_node = usize::MAX;
+        #body
+        __sy_node
+    )
+}
+
 /// `match` on the host, bucketed by length first so a request compares against few names.
 fn host_dispatch(m: &Model, plan: &Plan, route_enum: &Ident, cluster_enum: &Ident) -> TokenStream {
-    let other = rule_checks(m, plan, &plan.other_rules, route_enum, cluster_enum);
+    let other = group(m, &plan.other, route_enum, cluster_enum);
     if plan.host_groups.is_empty() {
         return other;
     }
@@ -307,8 +393,8 @@ fn host_dispatch(m: &Model, plan: &Plan, route_enum: &Ident, cluster_enum: &Iden
         });
         quote!(#len => match __sy_v.host { #(#arms)* _ => usize::MAX },)
     });
-    let group_arms = plan.host_groups.iter().enumerate().map(|(g, (_, rules))| {
-        let checks = rule_checks(m, plan, rules, route_enum, cluster_enum);
+    let group_arms = plan.host_groups.iter().enumerate().map(|(g, (_, checks))| {
+        let checks = group(m, checks, route_enum, cluster_enum);
         quote!(#g => { #checks })
     });
     quote!(

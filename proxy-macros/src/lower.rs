@@ -178,14 +178,37 @@ fn disjoint(a: &Atom, b: &Atom) -> bool {
 
 /// How `decide` walks the rules.
 pub struct Plan {
-    /// Distinct exact hosts that some rule requires, with the rules to try (in order) when
-    /// the request has that host.
-    pub host_groups: Vec<(String, Vec<usize>)>,
-    /// Rules to try when the host is none of those (all rules when no rule names a host).
-    pub other_rules: Vec<usize>,
-    /// Each rule's condition with a required exact host removed (the dispatch checked it).
-    pub residual: Vec<Cond>,
+    /// Distinct exact hosts that some rule requires, with the rules to try when the request
+    /// has that host.
+    pub host_groups: Vec<(String, Checks)>,
+    /// The rules to try when the host is none of those (all rules when no rule names one).
+    pub other: Checks,
 }
+
+/// One rule to try: its index and what is left to test once the dispatch got there.
+pub type Check = (usize, Cond);
+
+/// The rules of one host group.
+pub enum Checks {
+    /// Try each in order.
+    Linear(Vec<Check>),
+    /// Find the longest declared prefix the path is under (one walk of a byte trie), then
+    /// try only the rules that can match under it, in order.
+    ByPrefix {
+        /// Distinct prefixes; the trie returns an index into this.
+        prefixes: Vec<String>,
+        /// For each prefix: the rules under it or under one of its ancestors, and the rules
+        /// with no top-level prefix, in table order.
+        under: Vec<Vec<Check>>,
+        /// When no prefix matches: only the rules with no top-level prefix.
+        none: Vec<Check>,
+    },
+}
+
+/// A prefix dispatch pays off from this many prefix rules in a group.
+const MIN_PREFIX_RULES: usize = 4;
+/// Above this many generated checks, a group stays linear (code size bound).
+const MAX_PREFIX_CHECKS: usize = 20_000;
 
 /// The exact host a rule requires at its top level (`host("a") && ..`), if any.
 fn required_host(cond: &Cond) -> Option<&str> {
@@ -196,18 +219,29 @@ fn required_host(cond: &Cond) -> Option<&str> {
     }
 }
 
-/// `cond` with the top-level `host == h` conjunct replaced by `true`.
-fn without_host(cond: &Cond, h: &str) -> Cond {
+/// The path prefix a rule requires at its top level (`path_prefix("/a") && ..`), if any.
+fn required_prefix(cond: &Cond) -> Option<&str> {
     match cond {
-        Cond::Atom(Atom::HostExact(x)) if x == h => Cond::True,
+        Cond::Atom(Atom::PathPrefix(p)) => Some(p),
+        Cond::And(parts) => parts.iter().find_map(required_prefix),
+        _ => None,
+    }
+}
+
+/// `cond` with the first top-level conjunct equal to `atom` replaced by `true`.
+fn without(cond: &Cond, atom: &Atom) -> Cond {
+    match cond {
+        Cond::Atom(a) if a == atom => Cond::True,
         Cond::And(parts) => {
             let mut done = false;
             let parts: Vec<Cond> = parts
                 .iter()
                 .map(|p| {
-                    if !done && required_host(p) == Some(h) {
+                    let has = matches!(p, Cond::Atom(a) if a == atom)
+                        || matches!(p, Cond::And(_) if contains_top(p, atom));
+                    if !done && has {
                         done = true;
-                        without_host(p, h)
+                        without(p, atom)
                     } else {
                         p.clone()
                     }
@@ -224,43 +258,98 @@ fn without_host(cond: &Cond, h: &str) -> Cond {
     }
 }
 
-/// Group the rules by the exact host they require, keeping first-match order in each group.
+fn contains_top(cond: &Cond, atom: &Atom) -> bool {
+    match cond {
+        Cond::Atom(a) => a == atom,
+        Cond::And(parts) => parts.iter().any(|p| contains_top(p, atom)),
+        _ => false,
+    }
+}
+
+/// Group the rules by the exact host they require, keeping first-match order in each group,
+/// and dispatch on path prefixes inside a group when it has enough of them.
 pub fn plan(routes: &[Route]) -> Plan {
-    let mut host_groups: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut residual = Vec::with_capacity(routes.len());
-    let mut required = Vec::with_capacity(routes.len());
+    let mut hosts: Vec<String> = Vec::new();
     for r in routes {
-        let h = required_host(&r.cond).map(str::to_owned);
-        if let Some(h) = &h {
-            if !host_groups.iter().any(|(g, _)| g == h) {
-                host_groups.push((h.clone(), Vec::new()));
-            }
-            residual.push(without_host(&r.cond, h));
-        } else {
-            residual.push(r.cond.clone());
-        }
-        required.push(h);
-    }
-    let mut other_rules = Vec::new();
-    for (i, h) in required.iter().enumerate() {
-        match h {
-            Some(h) => {
-                if let Some((_, rules)) = host_groups.iter_mut().find(|(g, _)| g == h) {
-                    rules.push(i);
-                }
-            }
-            None => {
-                other_rules.push(i);
-                for (_, rules) in host_groups.iter_mut() {
-                    rules.push(i);
-                }
+        if let Some(h) = required_host(&r.cond) {
+            if !hosts.iter().any(|g| g == h) {
+                hosts.push(h.to_owned());
             }
         }
     }
+    let host_groups = hosts
+        .iter()
+        .map(|h| {
+            let rules: Vec<Check> = routes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, r)| match required_host(&r.cond) {
+                    Some(rh) if rh == h => Some((i, without(&r.cond, &Atom::HostExact(h.clone())))),
+                    Some(_) => None,
+                    None => Some((i, r.cond.clone())),
+                })
+                .collect();
+            (h.clone(), by_prefix(rules))
+        })
+        .collect();
+    let other = routes
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| required_host(&r.cond).is_none())
+        .map(|(i, r)| (i, r.cond.clone()))
+        .collect();
     Plan {
         host_groups,
-        other_rules,
-        residual,
+        other: by_prefix(other),
+    }
+}
+
+/// Segment-aware prefix implication: every path under `p` is under `q`.
+pub fn under(p: &str, q: &str) -> bool {
+    segment_prefix(p, q)
+}
+
+fn by_prefix(rules: Vec<Check>) -> Checks {
+    let mut prefixes: Vec<String> = Vec::new();
+    for (_, c) in &rules {
+        if let Some(p) = required_prefix(c) {
+            if !prefixes.iter().any(|q| q == p) {
+                prefixes.push(p.to_owned());
+            }
+        }
+    }
+    let with_prefix = rules
+        .iter()
+        .filter(|(_, c)| required_prefix(c).is_some())
+        .count();
+    let without_prefix = rules.len() - with_prefix;
+    if with_prefix < MIN_PREFIX_RULES || prefixes.len() * (without_prefix + 1) > MAX_PREFIX_CHECKS {
+        return Checks::Linear(rules);
+    }
+    let under_lists = prefixes
+        .iter()
+        .map(|deepest| {
+            rules
+                .iter()
+                .filter_map(|(i, c)| match required_prefix(c) {
+                    Some(p) if under(deepest, p) => {
+                        Some((*i, without(c, &Atom::PathPrefix(p.to_owned()))))
+                    }
+                    Some(_) => None,
+                    None => Some((*i, c.clone())),
+                })
+                .collect()
+        })
+        .collect();
+    let none = rules
+        .iter()
+        .filter(|(_, c)| required_prefix(c).is_none())
+        .cloned()
+        .collect();
+    Checks::ByPrefix {
+        prefixes,
+        under: under_lists,
+        none,
     }
 }
 
@@ -315,36 +404,86 @@ mod tests {
         assert!(d[0].0.iter().all(|l| !l.positive));
     }
 
+    fn routes(conds: Vec<Cond>) -> Vec<Route> {
+        conds
+            .into_iter()
+            .enumerate()
+            .map(|(i, cond)| Route {
+                name: syn::Ident::new(&format!("r{i}"), proc_macro2::Span::call_site()),
+                attrs: vec![],
+                cond,
+                target: crate::model::Target::Cluster(0),
+                matcher_text: String::new(),
+                target_text: String::new(),
+            })
+            .collect()
+    }
+
+    fn linear(c: &Checks) -> Vec<(usize, Cond)> {
+        match c {
+            Checks::Linear(v) => v.clone(),
+            Checks::ByPrefix { .. } => panic!("expected a linear group"),
+        }
+    }
+
     #[test]
     fn plan_keeps_order_within_host_groups() {
-        let routes: Vec<Route> = [
+        let p = plan(&routes(vec![
             Cond::And(vec![host("a"), prefix("/x")]),
             prefix("/y"),
             host("b"),
             host("a"),
             Cond::True,
-        ]
-        .into_iter()
-        .enumerate()
-        .map(|(i, cond)| Route {
-            name: syn::Ident::new(&format!("r{i}"), proc_macro2::Span::call_site()),
-            attrs: vec![],
-            cond,
-            target: crate::model::Target::Cluster(0),
-            matcher_text: String::new(),
-            target_text: String::new(),
-        })
-        .collect();
-        let p = plan(&routes);
+        ]));
+        let groups: Vec<(String, Vec<usize>)> = p
+            .host_groups
+            .iter()
+            .map(|(h, c)| (h.clone(), linear(c).iter().map(|x| x.0).collect()))
+            .collect();
         assert_eq!(
-            p.host_groups,
+            groups,
             vec![
                 ("a".to_owned(), vec![0, 1, 3, 4]),
                 ("b".to_owned(), vec![1, 2, 4])
             ]
         );
-        assert_eq!(p.other_rules, vec![1, 4]);
-        assert_eq!(p.residual[0], prefix("/x"));
-        assert_eq!(p.residual[3], Cond::True);
+        assert_eq!(
+            linear(&p.other).iter().map(|x| x.0).collect::<Vec<_>>(),
+            vec![1, 4]
+        );
+        assert_eq!(linear(&p.host_groups[0].1)[0].1, prefix("/x"));
+        assert_eq!(linear(&p.host_groups[0].1)[2].1, Cond::True);
+    }
+
+    #[test]
+    fn prefix_dispatch_lists_ancestors_and_unprefixed_rules_in_order() {
+        let hdr = Cond::Atom(Atom::Field(
+            crate::model::Field::Header,
+            "h".into(),
+            Test::Present,
+        ));
+        let p = plan(&routes(vec![
+            prefix("/api/v2"),
+            prefix("/api"),
+            hdr.clone(),
+            Cond::And(vec![prefix("/static/"), hdr.clone()]),
+            prefix("/apiary"),
+            Cond::True,
+        ]));
+        let Checks::ByPrefix {
+            prefixes,
+            under,
+            none,
+        } = &p.other
+        else {
+            panic!("expected a prefix dispatch")
+        };
+        let idx = |s: &str| prefixes.iter().position(|p| p == s).unwrap();
+        let rules = |s: &str| under[idx(s)].iter().map(|c| c.0).collect::<Vec<_>>();
+        assert_eq!(rules("/api/v2"), vec![0, 1, 2, 5]);
+        assert_eq!(rules("/api"), vec![1, 2, 5]);
+        assert_eq!(rules("/apiary"), vec![2, 4, 5]);
+        assert_eq!(under[idx("/static/")][1], (3, hdr.clone()));
+        assert_eq!(none.iter().map(|c| c.0).collect::<Vec<_>>(), vec![2, 5]);
     }
 }

@@ -188,7 +188,7 @@ fn decisions_carry_targets_and_predicates() {
 }
 
 /// A naive first-match interpreter of a small rule language, to check that the compiled
-/// tree (host dispatch, grouping) picks exactly the rule a linear scan would.
+/// tree (host dispatch, prefix trie, grouping) picks exactly the rule a linear scan would.
 mod model {
     proxy_runtime::routes! {
         proxy Gen;
@@ -199,12 +199,23 @@ mod model {
         route r3: host("a.test") && header("h") => c;
         route r4: host("c.test") || path_prefix("/z") => c;
         route r5: !host("a.test") && path_prefix("/x") => c;
-        route r6: host("a.test") => c;
-        route r7: _ => c;
+        route r6: path_prefix("/x/y") && header("h") => c;
+        route r7: path_prefix("/x/") && !header("h") => c;
+        route r8: path_prefix("/xy") => c;
+        route r9: header("h") && path_prefix("/w") => c;
+        route r10: host("a.test") => c;
+        route r11: path_prefix("/") && header("h") => c;
+        route r12: _ => c;
     }
 
     pub fn linear(host: &str, path: &str, h: bool) -> usize {
-        let seg = |p: &str| path == p || path.starts_with(&format!("{p}/"));
+        let seg = |p: &str| {
+            if p.ends_with('/') {
+                path.starts_with(p)
+            } else {
+                path == p || path.starts_with(&format!("{p}/"))
+            }
+        };
         let rules = [
             host == "a.test" && seg("/x"),
             seg("/y"),
@@ -212,7 +223,12 @@ mod model {
             host == "a.test" && h,
             host == "c.test" || seg("/z"),
             host != "a.test" && seg("/x"),
+            seg("/x/y") && h,
+            seg("/x/") && !h,
+            seg("/xy"),
+            h && seg("/w"),
             host == "a.test",
+            seg("/") && h,
             true,
         ];
         rules.iter().position(|&m| m).unwrap_or(usize::MAX)
@@ -236,7 +252,10 @@ proptest::proptest! {
     #[test]
     fn compiled_tree_agrees_with_a_linear_scan(
         host in proptest::sample::select(vec!["a.test", "b.test", "c.test", "d.test", "A.TEST"]),
-        path in proptest::sample::select(vec!["/", "/x", "/x/1", "/xy", "/y", "/y/2", "/z", "/zz"]),
+        path in proptest::sample::select(vec![
+            "/", "/x", "/x/", "/x/1", "/x/y", "/x/yz", "/x/y/1", "/xy", "/xyz", "/xy/1",
+            "/y", "/y/2", "/z", "/zz", "/w", "/w/q", "/wq", "/q",
+        ]),
         h: bool,
     ) {
         proptest::prop_assert_eq!(model::compiled(host, path, h), model::linear(&host.to_ascii_lowercase(), path, h));
