@@ -155,6 +155,8 @@ pub enum Expr {
 pub enum FieldTest {
     Present,
     Eq(LitStr),
+    /// `!= "v"`: present with another value, or absent (`!(x == "v")`).
+    Ne(LitStr),
     Contains(LitStr),
     StartsWith(LitStr),
 }
@@ -461,6 +463,10 @@ fn parse_field_test(input: ParseStream) -> syn::Result<FieldTest> {
     if input.peek(Token![==]) {
         input.parse::<Token![==]>()?;
         return Ok(FieldTest::Eq(input.parse()?));
+    }
+    if input.peek(Token![!=]) {
+        input.parse::<Token![!=]>()?;
+        return Ok(FieldTest::Ne(input.parse()?));
     }
     if input.peek(Token![.]) {
         input.parse::<Token![.]>()?;

@@ -217,6 +217,7 @@ fn expr_to_tokens(e: &Expr) -> proc_macro2::TokenStream {
         Expr::Field(i, s, t) => match t {
             FieldTest::Present => quote!(#i(#s)),
             FieldTest::Eq(v) => quote!(#i(#s) == #v),
+            FieldTest::Ne(v) => quote!(#i(#s) != #v),
             FieldTest::Contains(v) => quote!(#i(#s).contains(#v)),
             FieldTest::StartsWith(v) => quote!(#i(#s).starts_with(#v)),
         },
@@ -1019,6 +1020,13 @@ fn lower_expr(errs: &mut Errors, e: &Expr, preds: &[String]) -> Cond {
             };
             let test = match test {
                 FieldTest::Present => Test::Present,
+                FieldTest::Ne(v) => {
+                    return Cond::Not(Box::new(Cond::Atom(Atom::Field(
+                        field,
+                        n,
+                        Test::Eq(v.value()),
+                    ))));
+                }
                 FieldTest::Eq(v) => Test::Eq(v.value()),
                 FieldTest::Contains(v) => Test::Contains(v.value()),
                 FieldTest::StartsWith(v) => Test::StartsWith(v.value()),

@@ -12,7 +12,55 @@ mod model;
 
 use proc_macro::TokenStream;
 
-/// Declares a routing table. See the `proxy_runtime` crate for the language.
+/// Declares a routing table: the upstream clusters and the rules that pick one.
+///
+/// ```text
+/// routes! {
+///     proxy Gateway;                                   // names the generated types
+///     cluster api {
+///         backends: ["127.0.0.1:9001", "127.0.0.1:9002" weight 5],
+///         balance: round_robin,                        // | random | consistent(KEY) | hash(KEY)
+///         health: tcp { every: 5s, fall: 3, rise: 2 }, // | http { path, host, expect, every, .. }
+///         retries: 2,
+///         backup: api_dr,
+///         timeouts: { connect: 1s, total_connect: 3s, read: 30s, write: 30s, idle: 60s },
+///         tls: { sni: "api.internal", verify: true, verify_hostname: true, alpn: h2_h1 },
+///     }
+///     let is_beta = query("beta") == "true" || cookie("beta") == "true";
+///     route v2:      host("api.example.com") && path_prefix("/v2") => api;
+///     route beta:    is_beta => split { api: 5, web: 95 } by cookie("uid");
+///     route admin:   path_prefix("/admin") && !client_ip("10.0.0.0/8") => respond(403, "forbidden");
+///     route default: _ => web;
+/// }
+/// ```
+///
+/// **Clusters** list `backends` as `"IP:PORT"` (optionally `weight N`, 1–1000), and may set
+/// `balance` (default `round_robin`), `health`, `retries` (0–8, connect failures only),
+/// `backup` (a cluster used when none of this one's backends is healthy), `timeouts` and
+/// `tls`. Durations carry a unit: `500ms`, `5s`, `1m`, `1h`. A key (`consistent`, `hash`,
+/// `split .. by`) is `cookie("n")`, `header("n")`, `query("n")`, `client_ip`, `path` or
+/// `host`; a request without it is hashed on its client IP.
+///
+/// **Matchers**: `host("a.example.com")` (case-insensitive, port and trailing dot ignored)
+/// or `host("*.example.com")`; `path("/x")`, `path_prefix("/x")` (segment-aware: not
+/// `/xy`), `path_regex("^/users/[0-9]+$")`, all on the normalized path; `method(GET |
+/// HEAD)`; `header("n")`, `query("n")`, `cookie("n")` alone (present), `== "v"`, `!= "v"`,
+/// `.contains("v")` or `.starts_with("v")`; `client_ip("10.0.0.0/8")`; `_`; a `let` name;
+/// combined with `!`, `&&`, `||` and parentheses (`&&` binds tighter).
+///
+/// **Targets**: a cluster, `split { a: 5, b: 95 }` (optionally `by KEY`), or
+/// `respond(STATUS, "body")`. Rules are tried in order; the table must end with a rule
+/// that matches everything.
+///
+/// Generated: `Gateway` (with `serve()`, `builder()` and `decide()`), `GatewayRoute` and
+/// `GatewayCluster` (enums with `name()` and `ALL`), `GatewayPredicates`, and `GatewayCtx`
+/// (route, cluster, backend, tries, start time and one `bool` per `let`).
+///
+/// Mistakes are compile errors at the offending token, all reported at once: unknown or
+/// duplicate names (with "did you mean"), rules that can never match, no fallback, bad
+/// addresses, weights, regexes, CIDRs, header names, option keys, durations without a
+/// unit, TLS verification without `sni`, zero split weights, backup cycles, and keys on
+/// balancers that ignore them.
 #[proc_macro]
 pub fn routes(input: TokenStream) -> TokenStream {
     let table = syn::parse_macro_input!(input as ast::RouteTable);

@@ -487,3 +487,156 @@ mod tests {
         assert_eq!(none.iter().map(|c| c.0).collect::<Vec<_>>(), vec![2, 5]);
     }
 }
+
+/// Random tables against a naive interpreter: the plan (host groups, prefix dispatch,
+/// residual conditions) must pick the rule a first-match scan picks, for every request.
+#[cfg(test)]
+mod plan_agrees_with_first_match {
+    use super::*;
+    use crate::model::{Field, Target};
+    use proptest::prelude::*;
+
+    struct Req {
+        host: &'static str,
+        path: &'static str,
+        headers: Vec<&'static str>,
+    }
+
+    fn eval(c: &Cond, r: &Req) -> bool {
+        match c {
+            Cond::True => true,
+            Cond::Pred(_) => unreachable!("no predicates generated"),
+            Cond::Not(c) => !eval(c, r),
+            Cond::And(cs) => cs.iter().all(|c| eval(c, r)),
+            Cond::Or(cs) => cs.iter().any(|c| eval(c, r)),
+            Cond::Atom(Atom::HostExact(h)) => r.host == h,
+            Cond::Atom(Atom::Path(p)) => r.path == p,
+            Cond::Atom(Atom::PathPrefix(p)) => segment_prefix(r.path, p),
+            Cond::Atom(Atom::Field(Field::Header, n, Test::Present)) => {
+                r.headers.contains(&n.as_str())
+            }
+            Cond::Atom(a) => unreachable!("not generated: {a:?}"),
+        }
+    }
+
+    fn first_in(list: &[Check], r: &Req) -> Option<usize> {
+        list.iter().find(|(_, c)| eval(c, r)).map(|(i, _)| *i)
+    }
+
+    fn run_plan(p: &Plan, r: &Req) -> Option<usize> {
+        let checks = p
+            .host_groups
+            .iter()
+            .find(|(h, _)| h == r.host)
+            .map_or(&p.other, |(_, c)| c);
+        match checks {
+            Checks::Linear(list) => first_in(list, r),
+            Checks::ByPrefix {
+                prefixes,
+                under,
+                none,
+            } => {
+                let deepest = prefixes
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, p)| segment_prefix(r.path, p))
+                    .max_by_key(|(_, p)| p.len())
+                    .map(|(k, _)| k);
+                match deepest {
+                    Some(k) => first_in(&under[k], r),
+                    None => first_in(none, r),
+                }
+            }
+        }
+    }
+
+    fn atom() -> impl Strategy<Value = Cond> {
+        prop_oneof![
+            prop::sample::select(vec!["a", "b", "c"])
+                .prop_map(|h| Cond::Atom(Atom::HostExact(h.into()))),
+            prop::sample::select(vec!["/", "/x", "/x/", "/x/y", "/xy", "/y"])
+                .prop_map(|p| Cond::Atom(Atom::PathPrefix(p.into()))),
+            prop::sample::select(vec!["/x", "/y"]).prop_map(|p| Cond::Atom(Atom::Path(p.into()))),
+            prop::sample::select(vec!["h1", "h2"]).prop_map(|h| Cond::Atom(Atom::Field(
+                Field::Header,
+                h.into(),
+                Test::Present
+            ))),
+        ]
+    }
+
+    fn prefix() -> impl Strategy<Value = Cond> {
+        prop::sample::select(vec!["/", "/x", "/x/", "/x/y", "/xy", "/y"])
+            .prop_map(|p| Cond::Atom(Atom::PathPrefix(p.into())))
+    }
+
+    fn general() -> impl Strategy<Value = Cond> {
+        atom().prop_recursive(2, 8, 3, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 2..4).prop_map(Cond::And),
+                prop::collection::vec(inner.clone(), 2..3).prop_map(Cond::Or),
+                inner.prop_map(|c| Cond::Not(Box::new(c))),
+            ]
+        })
+    }
+
+    /// Rules shaped like real tables: many start with a host and/or a path prefix, so
+    /// groups get big enough for the prefix dispatch.
+    fn cond() -> impl Strategy<Value = Cond> {
+        let host = prop::sample::select(vec!["a", "b"])
+            .prop_map(|h| Cond::Atom(Atom::HostExact(h.into())));
+        prop_oneof![
+            3 => prefix(),
+            3 => (prefix(), general()).prop_map(|(p, g)| Cond::And(vec![p, g])),
+            2 => (host, prefix(), general()).prop_map(|(h, p, g)| Cond::And(vec![h, p, g])),
+            3 => general(),
+        ]
+    }
+
+    fn table(conds: Vec<Cond>) -> Vec<Route> {
+        conds
+            .into_iter()
+            .chain([Cond::True])
+            .enumerate()
+            .map(|(i, cond)| Route {
+                name: syn::Ident::new(&format!("r{i}"), proc_macro2::Span::call_site()),
+                attrs: vec![],
+                cond,
+                target: Target::Cluster(0),
+                matcher_text: String::new(),
+                target_text: String::new(),
+            })
+            .collect()
+    }
+
+    static DISPATCHES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    #[test]
+    fn random_tables_exercise_the_prefix_dispatch() {
+        on_random_tables();
+        assert!(
+            DISPATCHES.load(std::sync::atomic::Ordering::Relaxed) > 100,
+            "too few prefix dispatches generated"
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        #[test]
+        fn on_random_tables(conds in prop::collection::vec(cond(), 1..24)) {
+            let routes = table(conds);
+            let plan = plan(&routes);
+            let dispatched = std::iter::once(&plan.other).chain(plan.host_groups.iter().map(|g| &g.1));
+            DISPATCHES.fetch_add(dispatched.filter(|c| matches!(c, Checks::ByPrefix { .. })).count(), std::sync::atomic::Ordering::Relaxed);
+            for host in ["a", "b", "c", "d"] {
+                for path in ["/", "/x", "/x/", "/x/y", "/x/y/z", "/xy", "/xyz", "/y", "/y/", "/z"] {
+                    for headers in [vec![], vec!["h1"], vec!["h2"], vec!["h1", "h2"]] {
+                        let r = Req { host, path, headers };
+                        let want = routes.iter().position(|rt| eval(&rt.cond, &r));
+                        prop_assert_eq!(run_plan(&plan, &r), want, "host {} path {} headers {:?}", host, path, r.headers);
+                    }
+                }
+            }
+        }
+    }
+}

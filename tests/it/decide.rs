@@ -40,6 +40,7 @@ proxy_runtime::routes! {
     route paren:       (path_prefix("/q1") || path_prefix("/q2")) && header("x-q") => b;
     route negated:     path_prefix("/n") && !header("x-n")        => a;
     route teapot:      path_prefix("/tea")                        => respond(418, "short and stout");
+    route not_equal:   path_prefix("/ne") && query("v") != "no"   => a;
     route default:     _                                          => b;
 }
 
@@ -159,6 +160,9 @@ fn every_matcher_matches_what_it_says_and_nothing_else() {
         ("GET", "/q2", &[("x-q", "1")], None, "paren"),
         ("GET", "/n", &[], None, "negated"),
         ("GET", "/n", &[("x-n", "1")], None, "default"),
+        ("GET", "/ne?v=yes", &[], None, "not_equal"),
+        ("GET", "/ne", &[], None, "not_equal"),
+        ("GET", "/ne?v=no", &[], None, "default"),
     ];
     for (method, path, headers, client, want) in cases {
         assert_eq!(
@@ -183,7 +187,7 @@ fn decisions_carry_targets_and_predicates() {
         ),
         (true, false, false)
     );
-    assert_eq!(LangRoute::ALL.len(), 25);
+    assert_eq!(LangRoute::ALL.len(), 26);
     assert_eq!(LangCluster::B.name(), "b");
 }
 
