@@ -153,13 +153,19 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
 pub fn run_example<T: proxy_runtime::Table>() {
     let args: Vec<String> = std::env::args().collect();
     let external = args.iter().any(|a| {
-        a.starts_with("--backend") || matches!(a.as_str(), "--routes" | "--explain" | "--help" | "-h" | "-t" | "--test")
+        a.starts_with("--backend")
+            || matches!(
+                a.as_str(),
+                "--routes" | "--explain" | "--help" | "-h" | "-t" | "--test"
+            )
     });
     let mut backends: Vec<Backend> = Vec::new();
     if !external {
         for cluster in T::CLUSTERS {
             for (i, b) in cluster.backends.iter().enumerate() {
-                let Ok(addr) = b.addr.parse::<SocketAddr>() else { continue };
+                let Ok(addr) = b.addr.parse::<SocketAddr>() else {
+                    continue;
+                };
                 if backends.iter().any(|running| running.addr() == addr) {
                     continue;
                 }
@@ -171,7 +177,10 @@ pub fn run_example<T: proxy_runtime::Table>() {
                     }
                     Err(e) => {
                         eprintln!("error: cannot start backend {name} on {addr}: {e}");
-                        eprintln!("hint: point the cluster elsewhere with --backend {}=IP:PORT", cluster.name);
+                        eprintln!(
+                            "hint: point the cluster elsewhere with --backend {}=IP:PORT",
+                            cluster.name
+                        );
                         std::process::exit(1);
                     }
                 }
