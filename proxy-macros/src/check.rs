@@ -256,8 +256,17 @@ fn check_duplicate_names<'a>(
     }
 }
 
-const CLUSTER_KEYS: [&str; 8] = [
-    "backends", "balance", "health", "retries", "backup", "tls", "timeouts", "bind_to",
+const CLUSTER_KEYS: [&str; 10] = [
+    "backends",
+    "balance",
+    "health",
+    "retries",
+    "backup",
+    "tls",
+    "timeouts",
+    "passive",
+    "bind_to",
+    "tcp_keepalive",
 ];
 
 // Rule: a cluster has known options, each once; `backends` is a non-empty list of distinct
@@ -276,6 +285,9 @@ fn check_cluster(errs: &mut Errors, c: &ast::ClusterDecl, clusters: &[String]) -
         backup: None,
         tls: None,
         timeouts: Timeouts::default(),
+        passive: None,
+        bind_to: None,
+        tcp_keepalive_ms: None,
     };
     let mut has_backends = false;
     for opt in unique_opts(errs, &c.options, &CLUSTER_KEYS, "cluster option") {
@@ -306,7 +318,17 @@ fn check_cluster(errs: &mut Errors, c: &ast::ClusterDecl, clusters: &[String]) -
             },
             "tls" => out.tls = check_tls(errs, &opt.value),
             "timeouts" => out.timeouts = check_timeouts(errs, &opt.value),
-            "bind_to" => errs.push(opt.key.span(), "`bind_to` is not supported yet"),
+            "passive" => out.passive = check_passive(errs, &opt.value),
+            "bind_to" => match &opt.value {
+                Value::Str(s) if s.value().parse::<std::net::IpAddr>().is_ok() => {
+                    out.bind_to = Some(s.value())
+                }
+                v => errs.push(
+                    v.span(),
+                    "expected a local IP address to connect from, e.g. `bind_to: \"127.0.0.2\"`",
+                ),
+            },
+            "tcp_keepalive" => out.tcp_keepalive_ms = duration(errs, &opt.value, "`tcp_keepalive`"),
             _ => {}
         }
     }
@@ -686,9 +708,11 @@ fn check_health(errs: &mut Errors, v: &Value) -> Option<Health> {
         }
     };
     let known: &[&str] = if http {
-        &["every", "fall", "rise", "timeout", "path", "host", "expect"]
+        &[
+            "every", "fall", "rise", "timeout", "start", "path", "host", "expect",
+        ]
     } else {
-        &["every", "fall", "rise", "timeout"]
+        &["every", "fall", "rise", "timeout", "start"]
     };
     let mut h = Health {
         http: None,
@@ -696,6 +720,7 @@ fn check_health(errs: &mut Errors, v: &Value) -> Option<Health> {
         fall: 1,
         rise: 1,
         timeout_ms: 1000,
+        start_unhealthy: false,
     };
     let (mut path, mut host, mut expect) = ("/".to_owned(), String::new(), 200u16);
     for o in unique_opts(errs, opts, known, "health check option") {
@@ -715,6 +740,11 @@ fn check_health(errs: &mut Errors, v: &Value) -> Option<Health> {
                 }
             }
             "host" => host = string(errs, v, "`host`").unwrap_or_default(),
+            "start" => match v {
+                Value::Ident(i) if i == "healthy" => h.start_unhealthy = false,
+                Value::Ident(i) if i == "unhealthy" => h.start_unhealthy = true,
+                v => errs.push(v.span(), "expected `healthy` or `unhealthy`: the state of a backend before its first check"),
+            },
             _ => {}
         }
     }
@@ -804,6 +834,31 @@ fn check_tls(errs: &mut Errors, v: &Value) -> Option<Tls> {
         _ => {}
     }
     Some(t)
+}
+
+// Rule: `passive: { failures: N, cooldown: DURATION }` with both keys, N of 1–1000.
+fn check_passive(errs: &mut Errors, v: &Value) -> Option<(u32, u64)> {
+    let Value::Block(opts, span) = v else {
+        errs.push(v.span(), "expected `{ failures: 5, cooldown: 10s }`");
+        return None;
+    };
+    let (mut failures, mut cooldown) = (None, None);
+    for o in unique_opts(
+        errs,
+        opts,
+        &["failures", "cooldown"],
+        "passive health option",
+    ) {
+        match o.key.to_string().as_str() {
+            "failures" => failures = int_in(errs, &o.value, 1, 1000, "`failures`"),
+            "cooldown" => cooldown = duration(errs, &o.value, "`cooldown`"),
+            _ => {}
+        }
+    }
+    if !opts.iter().any(|o| o.key == "failures") || !opts.iter().any(|o| o.key == "cooldown") {
+        errs.push(*span, "passive health needs both `failures` and `cooldown`, e.g. `{ failures: 5, cooldown: 10s }`");
+    }
+    Some((failures? as u32, cooldown?))
 }
 
 fn check_timeouts(errs: &mut Errors, v: &Value) -> Timeouts {

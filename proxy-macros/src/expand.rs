@@ -2,7 +2,7 @@
 //! `::proxy_runtime::__private`, std items through `::core`/`::std`, and locals are
 //! prefixed `__sy_`, so nothing in the user's scope can change what this expands to.
 
-use crate::lower::{plan, Check, Checks, Plan};
+use crate::lower::{plan, Block, Check, Plan};
 use crate::model::*;
 use proc_macro2::{Literal, Span, TokenStream};
 use quote::{format_ident, quote};
@@ -88,13 +88,15 @@ fn cluster_spec(c: &Cluster) -> TokenStream {
                 }
                 None => quote!(#pv::HealthKind::Tcp),
             };
-            let (every, fall, rise, timeout) = (h.every_ms, h.fall, h.rise, h.timeout_ms);
+            let (every, fall, rise, timeout, start_unhealthy) =
+                (h.every_ms, h.fall, h.rise, h.timeout_ms, h.start_unhealthy);
             quote!(::core::option::Option::Some(#pv::HealthSpec {
                 kind: #kind,
                 every: #pv::Duration::from_millis(#every),
                 fall: #fall,
                 rise: #rise,
                 timeout: #pv::Duration::from_millis(#timeout),
+                start_unhealthy: #start_unhealthy,
             }))
         }
         None => quote!(::core::option::Option::None),
@@ -125,6 +127,15 @@ fn cluster_spec(c: &Cluster) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
+    let passive = match c.passive {
+        Some((failures, cooldown)) => quote!(::core::option::Option::Some(#pv::PassiveSpec {
+            failures: #failures,
+            cooldown: #pv::Duration::from_millis(#cooldown),
+        })),
+        None => quote!(::core::option::Option::None),
+    };
+    let bind_to = opt_str(&c.bind_to);
+    let keepalive = opt_ms(c.tcp_keepalive_ms);
     let t = &c.timeouts;
     let (tc, ttc, tr, tw, ti) = (
         opt_ms(t.connect),
@@ -142,6 +153,9 @@ fn cluster_spec(c: &Cluster) -> TokenStream {
         backup: #backup,
         tls: #tls,
         timeouts: #pv::Timeouts { connect: #tc, total_connect: #ttc, read: #tr, write: #tw, idle: #ti },
+        passive: #passive,
+        bind_to: #bind_to,
+        tcp_keepalive: #keepalive,
     })
 }
 
@@ -289,30 +303,39 @@ fn rule_checks(
     quote!(#(#checks)*)
 }
 
-/// The rules of one host group: a list, or a prefix dispatch.
-fn group(m: &Model, checks: &Checks, route_enum: &Ident, cluster_enum: &Ident) -> TokenStream {
-    match checks {
-        Checks::Linear(rules) => rule_checks(m, rules, route_enum, cluster_enum),
-        Checks::ByPrefix {
-            prefixes,
-            under,
-            none,
-        } => {
+/// Blocks in order; each falls through to the next when none of its rules matches.
+fn blocks(
+    m: &Model,
+    plan: &Plan,
+    blocks_: &[Block],
+    route_enum: &Ident,
+    cluster_enum: &Ident,
+) -> TokenStream {
+    let parts = blocks_.iter().map(|b| match b {
+        Block::Linear(rules) => rule_checks(m, rules, route_enum, cluster_enum),
+        Block::Hosts(per_host) => {
+            let arms = per_host.iter().map(|(id, inner)| {
+                let inner = blocks(m, plan, inner, route_enum, cluster_enum);
+                quote!(#id => { #inner })
+            });
+            quote!(match __sy_host_id { #(#arms)* _ => {} })
+        }
+        Block::Prefixes { prefixes, under } => {
             let walk = prefix_trie(prefixes);
             let arms = under.iter().enumerate().map(|(k, rules)| {
                 let checks = rule_checks(m, rules, route_enum, cluster_enum);
                 quote!(#k => { #checks })
             });
-            let none = rule_checks(m, none, route_enum, cluster_enum);
             quote!({
                 let __sy_node: usize = { #walk };
                 match __sy_node {
                     #(#arms)*
-                    _ => { #none }
+                    _ => {}
                 }
             })
         }
-    }
+    });
+    quote!(#(#parts)*)
 }
 
 /// A byte trie over `prefixes`, walked once over the path: evaluates to the index of the
@@ -376,34 +399,24 @@ fn prefix_trie(prefixes: &[String]) -> TokenStream {
     )
 }
 
-/// `match` on the host, bucketed by length first so a request compares against few names.
-fn host_dispatch(m: &Model, plan: &Plan, route_enum: &Ident, cluster_enum: &Ident) -> TokenStream {
-    let other = group(m, &plan.other, route_enum, cluster_enum);
-    if plan.host_groups.is_empty() {
-        return other;
+/// The request's host as an index into `plan.hosts` (`usize::MAX` for none of them): a
+/// `match` bucketed by length first, so a request compares against few names.
+fn host_lookup(plan: &Plan) -> TokenStream {
+    if plan.hosts.is_empty() {
+        return quote!();
     }
     let mut by_len: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
-    for (g, (h, _)) in plan.host_groups.iter().enumerate() {
-        by_len.entry(h.len()).or_default().push(g);
+    for (id, h) in plan.hosts.iter().enumerate() {
+        by_len.entry(h.len()).or_default().push(id);
     }
-    let len_arms = by_len.iter().map(|(len, groups)| {
-        let arms = groups.iter().map(|&g| {
-            let h = bstr(&plan.host_groups[g].0);
-            quote!(#h => #g,)
+    let len_arms = by_len.iter().map(|(len, ids)| {
+        let arms = ids.iter().map(|&id| {
+            let h = bstr(&plan.hosts[id]);
+            quote!(#h => #id,)
         });
         quote!(#len => match __sy_v.host { #(#arms)* _ => usize::MAX },)
     });
-    let group_arms = plan.host_groups.iter().enumerate().map(|(g, (_, checks))| {
-        let checks = group(m, checks, route_enum, cluster_enum);
-        quote!(#g => { #checks })
-    });
-    quote!(
-        let __sy_group: usize = match __sy_v.host.len() { #(#len_arms)* _ => usize::MAX };
-        match __sy_group {
-            #(#group_arms)*
-            _ => { #other }
-        }
-    )
+    quote!(let __sy_host_id: usize = match __sy_v.host.len() { #(#len_arms)* _ => usize::MAX };)
 }
 
 /// The whole expansion.
@@ -467,7 +480,8 @@ pub fn routes(m: &Model) -> TokenStream {
     let pred_conds = m.preds.iter().map(|p| cond(&p.cond));
 
     let plan = plan(&m.routes);
-    let dispatch = host_dispatch(m, &plan, &route_enum, &cluster_enum);
+    let lookup = host_lookup(&plan);
+    let dispatch = blocks(m, &plan, &plan.blocks, &route_enum, &cluster_enum);
     let n_routes = m.routes.len();
     let n_clusters = m.clusters.len();
     let ctx_doc = format!("The per-request context of [`{name}`]: the route, cluster and backend chosen, and one field per named predicate.");
@@ -564,6 +578,7 @@ pub fn routes(m: &Model) -> TokenStream {
             #[allow(unused_variables, unreachable_code, clippy::all)]
             fn decide_view(__sy_v: &#pv::RequestView<'_>) -> #pv::Decision<Self> {
                 #(let #pred_locals: bool = #pred_conds;)*
+                #lookup
                 let (__sy_route, __sy_target) = '__sy_decide: {
                     #dispatch
                     (::core::option::Option::None, #pv::Target::NoRoute)

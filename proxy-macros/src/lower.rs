@@ -176,39 +176,39 @@ fn disjoint(a: &Atom, b: &Atom) -> bool {
     }
 }
 
-/// How `decide` walks the rules.
+/// How `decide` walks the rules: blocks tried in order, each covering a run of
+/// consecutive rules, so first-match order holds and every rule is generated once (or once
+/// per ancestor prefix inside a prefix block).
 pub struct Plan {
-    /// Distinct exact hosts that some rule requires, with the rules to try when the request
-    /// has that host.
-    pub host_groups: Vec<(String, Checks)>,
-    /// The rules to try when the host is none of those (all rules when no rule names one).
-    pub other: Checks,
+    /// Every distinct exact host some rule requires; a request's host is looked up once.
+    pub hosts: Vec<String>,
+    pub blocks: Vec<Block>,
 }
 
 /// One rule to try: its index and what is left to test once the dispatch got there.
 pub type Check = (usize, Cond);
 
-/// The rules of one host group.
-pub enum Checks {
+/// A run of consecutive rules.
+pub enum Block {
     /// Try each in order.
     Linear(Vec<Check>),
-    /// Find the longest declared prefix the path is under (one walk of a byte trie), then
-    /// try only the rules that can match under it, in order.
-    ByPrefix {
-        /// Distinct prefixes; the trie returns an index into this.
+    /// Rules that each require an exact host: only those of the request's host are tried
+    /// (index into `Plan::hosts`, and the rules of that host as blocks).
+    Hosts(Vec<(usize, Vec<Block>)>),
+    /// Rules that each require a path prefix: find the longest declared prefix the path is
+    /// under (one walk of a byte trie), then try the rules under it or its ancestors.
+    Prefixes {
+        /// Distinct prefixes; the trie yields an index into this.
         prefixes: Vec<String>,
-        /// For each prefix: the rules under it or under one of its ancestors, and the rules
-        /// with no top-level prefix, in table order.
+        /// For each prefix: the rules of the run whose prefix it is under, in order.
         under: Vec<Vec<Check>>,
-        /// When no prefix matches: only the rules with no top-level prefix.
-        none: Vec<Check>,
     },
 }
 
-/// A prefix dispatch pays off from this many prefix rules in a group.
+/// A prefix dispatch pays off from this many consecutive prefix rules.
 const MIN_PREFIX_RULES: usize = 4;
-/// Above this many generated checks, a group stays linear (code size bound).
-const MAX_PREFIX_CHECKS: usize = 20_000;
+/// A host dispatch pays off from this many consecutive host rules.
+const MIN_HOST_RULES: usize = 2;
 
 /// The exact host a rule requires at its top level (`host("a") && ..`), if any.
 fn required_host(cond: &Cond) -> Option<&str> {
@@ -237,9 +237,7 @@ fn without(cond: &Cond, atom: &Atom) -> Cond {
             let parts: Vec<Cond> = parts
                 .iter()
                 .map(|p| {
-                    let has = matches!(p, Cond::Atom(a) if a == atom)
-                        || matches!(p, Cond::And(_) if contains_top(p, atom));
-                    if !done && has {
+                    if !done && contains_top(p, atom) {
                         done = true;
                         without(p, atom)
                     } else {
@@ -266,8 +264,21 @@ fn contains_top(cond: &Cond, atom: &Atom) -> bool {
     }
 }
 
-/// Group the rules by the exact host they require, keeping first-match order in each group,
-/// and dispatch on path prefixes inside a group when it has enough of them.
+/// Split `items` into maximal runs where `key` is `Some` for all or `None` for all.
+fn runs<T, K>(items: Vec<T>, key: impl Fn(&T) -> Option<K>) -> Vec<(bool, Vec<T>)> {
+    let mut out: Vec<(bool, Vec<T>)> = Vec::new();
+    for item in items {
+        let keyed = key(&item).is_some();
+        match out.last_mut() {
+            Some((k, run)) if *k == keyed => run.push(item),
+            _ => out.push((keyed, vec![item])),
+        }
+    }
+    out
+}
+
+/// Plan the rules as blocks: runs of host rules become host dispatches, runs of prefix
+/// rules prefix dispatches, the rest lists.
 pub fn plan(routes: &[Route]) -> Plan {
     let mut hosts: Vec<String> = Vec::new();
     for r in routes {
@@ -277,80 +288,81 @@ pub fn plan(routes: &[Route]) -> Plan {
             }
         }
     }
-    let host_groups = hosts
-        .iter()
-        .map(|h| {
-            let rules: Vec<Check> = routes
-                .iter()
-                .enumerate()
-                .filter_map(|(i, r)| match required_host(&r.cond) {
-                    Some(rh) if rh == h => Some((i, without(&r.cond, &Atom::HostExact(h.clone())))),
-                    Some(_) => None,
-                    None => Some((i, r.cond.clone())),
-                })
-                .collect();
-            (h.clone(), by_prefix(rules))
-        })
-        .collect();
-    let other = routes
+    let checks: Vec<Check> = routes
         .iter()
         .enumerate()
-        .filter(|(_, r)| required_host(&r.cond).is_none())
         .map(|(i, r)| (i, r.cond.clone()))
         .collect();
-    Plan {
-        host_groups,
-        other: by_prefix(other),
+    let mut blocks = Vec::new();
+    for (keyed, run) in runs(checks, |(_, c)| required_host(c).map(str::to_owned)) {
+        if !keyed || run.len() < MIN_HOST_RULES {
+            blocks.extend(prefix_blocks(run));
+            continue;
+        }
+        let mut per_host: Vec<(usize, Vec<Check>)> = Vec::new();
+        for (i, c) in run {
+            let h = required_host(&c).unwrap_or_default().to_owned();
+            let id = hosts.iter().position(|x| *x == h).unwrap_or(0);
+            let rest = without(&c, &Atom::HostExact(h));
+            match per_host.iter_mut().find(|(k, _)| *k == id) {
+                Some((_, list)) => list.push((i, rest)),
+                None => per_host.push((id, vec![(i, rest)])),
+            }
+        }
+        blocks.push(Block::Hosts(
+            per_host
+                .into_iter()
+                .map(|(id, list)| (id, prefix_blocks(list)))
+                .collect(),
+        ));
     }
+    Plan { hosts, blocks }
+}
+
+/// Runs of at least `MIN_PREFIX_RULES` prefix rules become prefix dispatches.
+fn prefix_blocks(rules: Vec<Check>) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    let mut linear: Vec<Check> = Vec::new();
+    for (keyed, run) in runs(rules, |(_, c)| required_prefix(c).map(str::to_owned)) {
+        if !keyed || run.len() < MIN_PREFIX_RULES {
+            linear.extend(run);
+            continue;
+        }
+        if !linear.is_empty() {
+            out.push(Block::Linear(std::mem::take(&mut linear)));
+        }
+        let mut prefixes: Vec<String> = Vec::new();
+        for (_, c) in &run {
+            let p = required_prefix(c).unwrap_or_default();
+            if !prefixes.iter().any(|q| q == p) {
+                prefixes.push(p.to_owned());
+            }
+        }
+        let under_lists = prefixes
+            .iter()
+            .map(|deepest| {
+                run.iter()
+                    .filter_map(|(i, c)| {
+                        let p = required_prefix(c).unwrap_or_default();
+                        under(deepest, p).then(|| (*i, without(c, &Atom::PathPrefix(p.to_owned()))))
+                    })
+                    .collect()
+            })
+            .collect();
+        out.push(Block::Prefixes {
+            prefixes,
+            under: under_lists,
+        });
+    }
+    if !linear.is_empty() {
+        out.push(Block::Linear(linear));
+    }
+    out
 }
 
 /// Segment-aware prefix implication: every path under `p` is under `q`.
 pub fn under(p: &str, q: &str) -> bool {
     segment_prefix(p, q)
-}
-
-fn by_prefix(rules: Vec<Check>) -> Checks {
-    let mut prefixes: Vec<String> = Vec::new();
-    for (_, c) in &rules {
-        if let Some(p) = required_prefix(c) {
-            if !prefixes.iter().any(|q| q == p) {
-                prefixes.push(p.to_owned());
-            }
-        }
-    }
-    let with_prefix = rules
-        .iter()
-        .filter(|(_, c)| required_prefix(c).is_some())
-        .count();
-    let without_prefix = rules.len() - with_prefix;
-    if with_prefix < MIN_PREFIX_RULES || prefixes.len() * (without_prefix + 1) > MAX_PREFIX_CHECKS {
-        return Checks::Linear(rules);
-    }
-    let under_lists = prefixes
-        .iter()
-        .map(|deepest| {
-            rules
-                .iter()
-                .filter_map(|(i, c)| match required_prefix(c) {
-                    Some(p) if under(deepest, p) => {
-                        Some((*i, without(c, &Atom::PathPrefix(p.to_owned()))))
-                    }
-                    Some(_) => None,
-                    None => Some((*i, c.clone())),
-                })
-                .collect()
-        })
-        .collect();
-    let none = rules
-        .iter()
-        .filter(|(_, c)| required_prefix(c).is_none())
-        .cloned()
-        .collect();
-    Checks::ByPrefix {
-        prefixes,
-        under: under_lists,
-        none,
-    }
 }
 
 #[cfg(test)]
@@ -419,44 +431,42 @@ mod tests {
             .collect()
     }
 
-    fn linear(c: &Checks) -> Vec<(usize, Cond)> {
-        match c {
-            Checks::Linear(v) => v.clone(),
-            Checks::ByPrefix { .. } => panic!("expected a linear group"),
-        }
-    }
-
     #[test]
-    fn plan_keeps_order_within_host_groups() {
+    fn plan_splits_rules_into_ordered_blocks() {
+        let hdr = Cond::Atom(Atom::Field(
+            crate::model::Field::Header,
+            "h".into(),
+            Test::Present,
+        ));
         let p = plan(&routes(vec![
             Cond::And(vec![host("a"), prefix("/x")]),
-            prefix("/y"),
             host("b"),
             host("a"),
+            prefix("/y"),
+            hdr.clone(),
             Cond::True,
         ]));
-        let groups: Vec<(String, Vec<usize>)> = p
-            .host_groups
+        assert_eq!(p.hosts, vec!["a".to_owned(), "b".to_owned()]);
+        assert_eq!(p.blocks.len(), 2);
+        let Block::Hosts(per_host) = &p.blocks[0] else {
+            panic!("expected a host block")
+        };
+        let rules: Vec<(usize, Vec<usize>)> = per_host
             .iter()
-            .map(|(h, c)| (h.clone(), linear(c).iter().map(|x| x.0).collect()))
+            .map(|(h, blocks)| match &blocks[..] {
+                [Block::Linear(list)] => (*h, list.iter().map(|c| c.0).collect()),
+                _ => panic!("expected one list per host"),
+            })
             .collect();
-        assert_eq!(
-            groups,
-            vec![
-                ("a".to_owned(), vec![0, 1, 3, 4]),
-                ("b".to_owned(), vec![1, 2, 4])
-            ]
-        );
-        assert_eq!(
-            linear(&p.other).iter().map(|x| x.0).collect::<Vec<_>>(),
-            vec![1, 4]
-        );
-        assert_eq!(linear(&p.host_groups[0].1)[0].1, prefix("/x"));
-        assert_eq!(linear(&p.host_groups[0].1)[2].1, Cond::True);
+        assert_eq!(rules, vec![(0, vec![0, 2]), (1, vec![1])]);
+        let Block::Linear(rest) = &p.blocks[1] else {
+            panic!("expected a list")
+        };
+        assert_eq!(rest.iter().map(|c| c.0).collect::<Vec<_>>(), vec![3, 4, 5]);
     }
 
     #[test]
-    fn prefix_dispatch_lists_ancestors_and_unprefixed_rules_in_order() {
+    fn prefix_dispatch_lists_ancestors_in_order() {
         let hdr = Cond::Atom(Atom::Field(
             crate::model::Field::Header,
             "h".into(),
@@ -465,26 +475,49 @@ mod tests {
         let p = plan(&routes(vec![
             prefix("/api/v2"),
             prefix("/api"),
-            hdr.clone(),
             Cond::And(vec![prefix("/static/"), hdr.clone()]),
             prefix("/apiary"),
+            hdr.clone(),
             Cond::True,
         ]));
-        let Checks::ByPrefix {
-            prefixes,
-            under,
-            none,
-        } = &p.other
-        else {
+        let Block::Prefixes { prefixes, under } = &p.blocks[0] else {
             panic!("expected a prefix dispatch")
         };
         let idx = |s: &str| prefixes.iter().position(|p| p == s).unwrap();
         let rules = |s: &str| under[idx(s)].iter().map(|c| c.0).collect::<Vec<_>>();
-        assert_eq!(rules("/api/v2"), vec![0, 1, 2, 5]);
-        assert_eq!(rules("/api"), vec![1, 2, 5]);
-        assert_eq!(rules("/apiary"), vec![2, 4, 5]);
-        assert_eq!(under[idx("/static/")][1], (3, hdr.clone()));
-        assert_eq!(none.iter().map(|c| c.0).collect::<Vec<_>>(), vec![2, 5]);
+        assert_eq!(rules("/api/v2"), vec![0, 1]);
+        assert_eq!(rules("/api"), vec![1]);
+        assert_eq!(rules("/apiary"), vec![3]);
+        assert_eq!(under[idx("/static/")], vec![(2, hdr.clone())]);
+        let Block::Linear(rest) = &p.blocks[1] else {
+            panic!("expected a list")
+        };
+        assert_eq!(rest.iter().map(|c| c.0).collect::<Vec<_>>(), vec![4, 5]);
+    }
+
+    #[test]
+    fn generated_checks_grow_linearly_with_the_table() {
+        // 100 hosts of 5 prefix rules each, then 100 rules without a host: each rule is
+        // generated once (or once per ancestor prefix), never once per host.
+        let mut conds = Vec::new();
+        for h in 0..100 {
+            for p in ["/a", "/b", "/c", "/d", "/e"] {
+                conds.push(Cond::And(vec![host(&format!("h{h}")), prefix(p)]));
+            }
+        }
+        for i in 0..100 {
+            conds.push(prefix(&format!("/s{i}")));
+        }
+        conds.push(Cond::True);
+        let p = plan(&routes(conds));
+        fn count(b: &Block) -> usize {
+            match b {
+                Block::Linear(l) => l.len(),
+                Block::Hosts(hs) => hs.iter().flat_map(|(_, bs)| bs.iter()).map(count).sum(),
+                Block::Prefixes { under, .. } => under.iter().map(Vec::len).sum(),
+            }
+        }
+        assert_eq!(p.blocks.iter().map(count).sum::<usize>(), 601);
     }
 }
 
@@ -523,31 +556,39 @@ mod plan_agrees_with_first_match {
         list.iter().find(|(_, c)| eval(c, r)).map(|(i, _)| *i)
     }
 
-    fn run_plan(p: &Plan, r: &Req) -> Option<usize> {
-        let checks = p
-            .host_groups
-            .iter()
-            .find(|(h, _)| h == r.host)
-            .map_or(&p.other, |(_, c)| c);
-        match checks {
-            Checks::Linear(list) => first_in(list, r),
-            Checks::ByPrefix {
-                prefixes,
-                under,
-                none,
-            } => {
+    fn run_blocks(p: &Plan, blocks: &[Block], r: &Req) -> Option<usize> {
+        blocks.iter().find_map(|b| match b {
+            Block::Linear(list) => first_in(list, r),
+            Block::Hosts(per_host) => {
+                let id = p.hosts.iter().position(|h| h == r.host)?;
+                let (_, inner) = per_host.iter().find(|(h, _)| *h == id)?;
+                run_blocks(p, inner, r)
+            }
+            Block::Prefixes { prefixes, under } => {
                 let deepest = prefixes
                     .iter()
                     .enumerate()
                     .filter(|(_, p)| segment_prefix(r.path, p))
-                    .max_by_key(|(_, p)| p.len())
-                    .map(|(k, _)| k);
-                match deepest {
-                    Some(k) => first_in(&under[k], r),
-                    None => first_in(none, r),
-                }
+                    .max_by_key(|(_, p)| p.len())?
+                    .0;
+                first_in(&under[deepest], r)
             }
-        }
+        })
+    }
+
+    fn run_plan(p: &Plan, r: &Req) -> Option<usize> {
+        run_blocks(p, &p.blocks, r)
+    }
+
+    fn prefix_dispatches(blocks: &[Block]) -> usize {
+        blocks
+            .iter()
+            .map(|b| match b {
+                Block::Prefixes { .. } => 1,
+                Block::Hosts(hs) => hs.iter().map(|(_, bs)| prefix_dispatches(bs)).sum(),
+                Block::Linear(_) => 0,
+            })
+            .sum()
     }
 
     fn atom() -> impl Strategy<Value = Cond> {
@@ -626,8 +667,7 @@ mod plan_agrees_with_first_match {
         fn on_random_tables(conds in prop::collection::vec(cond(), 1..24)) {
             let routes = table(conds);
             let plan = plan(&routes);
-            let dispatched = std::iter::once(&plan.other).chain(plan.host_groups.iter().map(|g| &g.1));
-            DISPATCHES.fetch_add(dispatched.filter(|c| matches!(c, Checks::ByPrefix { .. })).count(), std::sync::atomic::Ordering::Relaxed);
+            DISPATCHES.fetch_add(prefix_dispatches(&plan.blocks), std::sync::atomic::Ordering::Relaxed);
             for host in ["a", "b", "c", "d"] {
                 for path in ["/", "/x", "/x/", "/x/y", "/x/y/z", "/xy", "/xyz", "/y", "/y/", "/z"] {
                     for headers in [vec![], vec!["h1"], vec!["h2"], vec!["h1", "h2"]] {

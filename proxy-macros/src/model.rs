@@ -22,6 +22,10 @@ pub struct Cluster {
     pub backup: Option<usize>,
     pub tls: Option<Tls>,
     pub timeouts: Timeouts,
+    /// `(failures, cooldown ms)`
+    pub passive: Option<(u32, u64)>,
+    pub bind_to: Option<String>,
+    pub tcp_keepalive_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -53,6 +57,7 @@ pub struct Health {
     pub fall: u32,
     pub rise: u32,
     pub timeout_ms: u64,
+    pub start_unhealthy: bool,
 }
 
 pub struct Tls {

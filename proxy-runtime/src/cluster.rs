@@ -9,16 +9,16 @@ use pingora_core::services::ServiceWithDependents;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_http::RequestHeader;
 use pingora_load_balancing::discovery::Static;
-use pingora_load_balancing::health_check::{
-    HealthCheck, HealthObserve, HttpHealthCheck, TcpHealthCheck,
-};
+use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
 use pingora_load_balancing::selection::{
     BackendIter, BackendSelection, Consistent, FNVHash, Random, RoundRobin,
 };
 use pingora_load_balancing::{Backend, Backends, LoadBalancer};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// How many candidates a selection looks at before giving up. Ketama walks the ring, so
 /// this bounds the walk; it is well above any real cluster size.
@@ -41,6 +41,21 @@ pub struct Cluster {
     /// re-parsed.
     peers: Vec<HttpPeer>,
     balancer: Balancer,
+    /// What the runtime tracks per member beside Pingora's active health, `members` order.
+    states: Arc<[MemberState]>,
+    /// Origin of the ejection deadlines.
+    epoch: Instant,
+}
+
+/// Per-backend state beside Pingora's active health.
+#[derive(Debug, Default)]
+struct MemberState {
+    /// Consecutive failed requests (connect failures and 5xx answers).
+    failures: AtomicU32,
+    /// Passive health: no traffic until this many ms after `epoch` (0: not ejected).
+    ejected_until: AtomicU64,
+    /// An active check has passed at least once (for `start: unhealthy`).
+    checked_ok: AtomicBool,
 }
 
 enum Balancer {
@@ -58,10 +73,12 @@ impl Cluster {
         spec: &'static ClusterSpec,
         members: Vec<Member>,
     ) -> Result<(Cluster, Option<Box<dyn ServiceWithDependents>>), Error> {
+        let files = peer::load_tls(spec)?;
         let peers = members
             .iter()
-            .map(|m| peer::build(spec, m.addr))
+            .map(|m| peer::build(spec, &files, m.addr))
             .collect::<Result<Vec<_>, _>>()?;
+        let states: Arc<[MemberState]> = members.iter().map(|_| MemberState::default()).collect();
         let backends = members
             .iter()
             .map(|m| Backend {
@@ -73,19 +90,23 @@ impl Cluster {
         let template = peers.first().cloned();
         let (balancer, service) = match spec.balance {
             Balance::RoundRobin => {
-                let (lb, svc) = balancer::<RoundRobin>(spec, backends, template)?;
+                let (lb, svc) =
+                    balancer::<RoundRobin>(spec, backends, template, tracked(&members, &states))?;
                 (Balancer::RoundRobin(lb), svc)
             }
             Balance::Random => {
-                let (lb, svc) = balancer::<Random>(spec, backends, template)?;
+                let (lb, svc) =
+                    balancer::<Random>(spec, backends, template, tracked(&members, &states))?;
                 (Balancer::Random(lb), svc)
             }
             Balance::Consistent(_) => {
-                let (lb, svc) = balancer::<Consistent>(spec, backends, template)?;
+                let (lb, svc) =
+                    balancer::<Consistent>(spec, backends, template, tracked(&members, &states))?;
                 (Balancer::Consistent(lb), svc)
             }
             Balance::Hash(_) => {
-                let (lb, svc) = balancer::<FNVHash>(spec, backends, template)?;
+                let (lb, svc) =
+                    balancer::<FNVHash>(spec, backends, template, tracked(&members, &states))?;
                 (Balancer::Hash(lb), svc)
             }
         };
@@ -95,6 +116,8 @@ impl Cluster {
                 members,
                 peers,
                 balancer,
+                states,
+                epoch: Instant::now(),
             },
             service,
         ))
@@ -118,8 +141,14 @@ impl Cluster {
     /// Pick a healthy backend for `key` that `skip` does not refuse (used by retries to
     /// avoid backends already tried). `None` when no healthy backend is left.
     pub fn select(&self, key: &[u8], skip: impl Fn(&SocketAddr) -> bool) -> Option<SocketAddr> {
-        let accept =
-            |b: &Backend, healthy: bool| healthy && b.addr.as_inet().is_some_and(|a| !skip(a));
+        let gated =
+            self.spec.passive.is_some() || self.spec.health.is_some_and(|h| h.start_unhealthy);
+        let accept = |b: &Backend, healthy: bool| {
+            healthy
+                && b.addr
+                    .as_inet()
+                    .is_some_and(|a| !skip(a) && (!gated || self.admits(a)))
+        };
         let chosen = match &self.balancer {
             Balancer::RoundRobin(lb) => lb.select_with(key, MAX_ITERATIONS, accept),
             Balancer::Random(lb) => lb.select_with(key, MAX_ITERATIONS, accept),
@@ -127,6 +156,52 @@ impl Cluster {
             Balancer::Hash(lb) => lb.select_with(key, MAX_ITERATIONS, accept),
         }?;
         chosen.addr.as_inet().copied()
+    }
+
+    /// Passive health and `start: unhealthy` let `addr` take traffic.
+    fn admits(&self, addr: &SocketAddr) -> bool {
+        let Some(i) = self.members.iter().position(|m| m.addr == *addr) else {
+            return false;
+        };
+        let state = &self.states[i];
+        if self.spec.health.is_some_and(|h| h.start_unhealthy) && !state.checked_ok.load(Relaxed) {
+            return false;
+        }
+        let until = state.ejected_until.load(Relaxed);
+        until == 0 || self.now_ms() >= until
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64 + 1
+    }
+
+    /// Record how a request to `addr` went, for passive health: `ok` is false for a connect
+    /// failure or a 5xx answer. Enough failures in a row eject the backend for the cool-down.
+    pub fn report(&self, addr: SocketAddr, ok: bool) {
+        let Some(passive) = self.spec.passive else {
+            return;
+        };
+        let Some(i) = self.members.iter().position(|m| m.addr == addr) else {
+            return;
+        };
+        let state = &self.states[i];
+        if ok {
+            state.failures.store(0, Relaxed);
+            return;
+        }
+        let failures = state.failures.fetch_add(1, Relaxed) + 1;
+        if failures >= passive.failures {
+            state.failures.store(0, Relaxed);
+            let until = self.now_ms() + passive.cooldown.as_millis() as u64;
+            let previous = state.ejected_until.swap(until, Relaxed);
+            if previous < self.now_ms() {
+                log::warn!(
+                    "cluster `{}`: backend {addr} ejected for {:?} after {failures} failed requests in a row",
+                    self.spec.name,
+                    passive.cooldown
+                );
+            }
+        }
     }
 
     /// Whether backend `addr` is currently healthy (and a member).
@@ -160,10 +235,24 @@ impl Cluster {
 
 type Service = Option<Box<dyn ServiceWithDependents>>;
 
+fn tracked(members: &[Member], states: &Arc<[MemberState]>) -> Tracker {
+    Tracker {
+        addrs: members.iter().map(|m| m.addr).collect(),
+        states: states.clone(),
+    }
+}
+
+/// Where a health check reports its successes (for `start: unhealthy`).
+struct Tracker {
+    addrs: Vec<SocketAddr>,
+    states: Arc<[MemberState]>,
+}
+
 fn balancer<S>(
     spec: &'static ClusterSpec,
     backends: BTreeSet<Backend>,
     template: Option<HttpPeer>,
+    tracker: Tracker,
 ) -> Result<(Arc<LoadBalancer<S>>, Service), Error>
 where
     S: BackendSelection + Send + Sync + 'static,
@@ -181,7 +270,12 @@ where
     let Some(health) = spec.health else {
         return Ok((Arc::new(lb), None));
     };
-    lb.set_health_check(health_check(spec, &health, template));
+    lb.set_health_check(Box::new(Tracked {
+        inner: health_check(spec, &health, template),
+        cluster: spec.name,
+        start_unhealthy: health.start_unhealthy,
+        tracker,
+    }));
     lb.health_check_frequency = Some(health.every);
     lb.parallel_health_check = true;
     let service = background_service(&format!("health check: cluster {}", spec.name), lb);
@@ -194,7 +288,6 @@ fn health_check(
     health: &HealthSpec,
     template: Option<HttpPeer>,
 ) -> Box<dyn HealthCheck + Send + Sync> {
-    let observer = Some(Box::new(LogHealth { cluster: spec.name }) as _);
     match health.kind {
         HealthKind::Tcp => {
             let mut hc = match spec.tls {
@@ -208,7 +301,6 @@ fn health_check(
                 hc.peer_template.options.verify_cert = t.options.verify_cert;
                 hc.peer_template.options.verify_hostname = t.options.verify_hostname;
             }
-            hc.health_changed_callback = observer;
             hc
         }
         HealthKind::Http { path, host, expect } => {
@@ -245,33 +337,53 @@ fn health_check(
                     )
                 }
             }));
-            hc.health_changed_callback = observer;
             Box::new(hc)
         }
     }
 }
 
-/// Logs each health change once, naming the cluster and the backend.
-struct LogHealth {
+/// Wraps a cluster's health check: remembers which backends have passed (for
+/// `start: unhealthy`) and names the cluster in Pingora's one log line per health change.
+struct Tracked {
+    inner: Box<dyn HealthCheck + Send + Sync>,
     cluster: &'static str,
+    start_unhealthy: bool,
+    tracker: Tracker,
 }
 
 #[async_trait::async_trait]
-impl HealthObserve for LogHealth {
-    async fn observe(&self, target: &Backend, healthy: bool) {
-        if healthy {
-            log::info!(
-                "cluster `{}`: backend {} is healthy again",
-                self.cluster,
-                target.addr
-            );
-        } else {
-            log::warn!(
-                "cluster `{}`: backend {} failed its health check and is out of rotation",
-                self.cluster,
-                target.addr
-            );
+impl HealthCheck for Tracked {
+    async fn check(&self, target: &Backend) -> pingora_core::Result<()> {
+        let result = self.inner.check(target).await;
+        if result.is_ok() {
+            let i = target
+                .addr
+                .as_inet()
+                .and_then(|a| self.tracker.addrs.iter().position(|m| m == a));
+            if let Some(i) = i {
+                let first = !self.tracker.states[i].checked_ok.swap(true, Relaxed);
+                if first && self.start_unhealthy {
+                    log::info!(
+                        "cluster `{}`: backend {} passed its first health check",
+                        self.cluster,
+                        target.addr
+                    );
+                }
+            }
         }
+        result
+    }
+
+    async fn health_status_change(&self, target: &Backend, healthy: bool) {
+        self.inner.health_status_change(target, healthy).await
+    }
+
+    fn backend_summary(&self, target: &Backend) -> String {
+        format!("cluster `{}`: backend {}", self.cluster, target.addr)
+    }
+
+    fn health_threshold(&self, success: bool) -> usize {
+        self.inner.health_threshold(success)
     }
 }
 

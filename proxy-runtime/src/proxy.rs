@@ -111,8 +111,11 @@ pub struct RequestState {
     /// The cluster picked by the rule (before backup).
     primary: Option<usize>,
     tried: [Option<SocketAddr>; TRIED],
-    /// Set when no healthy backend was found: the cluster that was asked.
+    /// Set when no backend was left to try: the cluster that was asked.
     unavailable: Option<usize>,
+    /// With `unavailable`: backends were tried and failed (502), rather than none being
+    /// healthy (503).
+    exhausted: bool,
 }
 
 impl RequestState {
@@ -346,18 +349,23 @@ impl<T: Table> ProxyHttp for Proxy<T> {
     ) -> FailToProxy {
         let parts = T::ctx_parts(ctx);
         if let Some(index) = parts.state.unavailable {
-            let body = format!(
-                "503 no healthy backend in cluster `{}`\n",
-                self.clusters[index].name()
-            );
+            let name = self.clusters[index].name();
+            let (code, body) = if parts.state.exhausted {
+                (
+                    502,
+                    format!("502 every backend tried in cluster `{name}` failed\n"),
+                )
+            } else {
+                (503, format!("503 no healthy backend in cluster `{name}`\n"))
+            };
             if let Err(err) = session
-                .respond_error_with_body(503, Bytes::from(body))
+                .respond_error_with_body(code, Bytes::from(body))
                 .await
             {
-                log::debug!("{}: could not answer 503: {err}", T::NAME);
+                log::debug!("{}: could not answer {code}: {err}", T::NAME);
             }
             return FailToProxy {
-                error_code: 503,
+                error_code: code,
                 can_reuse_downstream: false,
             };
         }

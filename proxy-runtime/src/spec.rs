@@ -25,6 +25,22 @@ pub struct ClusterSpec {
     pub tls: Option<TlsSpec>,
     /// Connection timeouts.
     pub timeouts: Timeouts,
+    /// Passive health: eject a backend after consecutive failures of real requests.
+    pub passive: Option<PassiveSpec>,
+    /// Local IP address to connect from.
+    pub bind_to: Option<&'static str>,
+    /// TCP keep-alive idle time on upstream connections (probes every 10 s, 5 at most).
+    pub tcp_keepalive: Option<Duration>,
+}
+
+/// Passive health: `passive: { failures: 5, cooldown: 10s }`.
+#[derive(Debug, Clone, Copy)]
+pub struct PassiveSpec {
+    /// Consecutive connect failures or 5xx answers that eject a backend.
+    pub failures: u32,
+    /// How long an ejected backend gets no traffic; after it, the active health check (if
+    /// any) decides.
+    pub cooldown: Duration,
 }
 
 /// One backend: a socket address (checked by the macro) and its weight (≥ 1).
@@ -83,6 +99,8 @@ pub struct HealthSpec {
     pub rise: u32,
     /// Timeout of one check (connect, and read for HTTP).
     pub timeout: Duration,
+    /// `start: unhealthy`: a backend gets no traffic until its first successful check.
+    pub start_unhealthy: bool,
 }
 
 /// What a health check does.
