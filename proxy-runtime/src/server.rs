@@ -14,6 +14,11 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Seconds a proxy keeps serving after SIGTERM, and then waits for requests in flight,
+/// unless the configuration file sets `grace_period_seconds` and
+/// `graceful_shutdown_timeout_seconds`.
+pub const DEFAULT_GRACE_SECONDS: u64 = 3;
+
 /// Address a proxy listens on when no `--listen` is given.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:6188";
 
@@ -88,6 +93,12 @@ fn run_cli<T: Table>(cli: Cli) -> Result<(), Error> {
     })?;
     if let Some(conf) = Arc::get_mut(&mut server.configuration) {
         conf.threads = threads;
+        // Pingora waits 300 s after SIGTERM unless told otherwise; a configuration file
+        // (-c) can still set these.
+        conf.grace_period_seconds
+            .get_or_insert(DEFAULT_GRACE_SECONDS);
+        conf.graceful_shutdown_timeout_seconds
+            .get_or_insert(DEFAULT_GRACE_SECONDS);
     }
     server.bootstrap();
     install::<T>(&mut server, &listen, overrides)?;
