@@ -1,11 +1,11 @@
 proxy_runtime::routes! {
     proxy Gateway;
 
-    cluster web {
+    cluster sessions {
         backends: ["127.0.0.1:9001"],
     }
 
-    route default: _ => wbe;
+    route default: _ => sesions;
 }
 
 fn main() {}

@@ -2,7 +2,8 @@ proxy_runtime::routes! {
     proxy Gateway;
 
     cluster web {
-        backend: ["127.0.0.1:9001"],
+        backends: ["127.0.0.1:9001", "127.0.0.1:9002"],
+        balancer: random,
     }
 
     route default: _ => web;

@@ -1,6 +1,6 @@
 // Every matcher: exact and wildcard hosts, path, path_prefix, path_regex, method, header /
-// query / cookie with presence, `==`, `.contains` and `.starts_with`, client_ip (IPv4 and
-// IPv6), `_`, `&&`, `||`, `!`, parentheses and named predicates, one built on others.
+// query / cookie with presence, `==`, `!=`, `.contains` and `.starts_with`, client_ip (IPv4
+// and IPv6), `_`, `&&`, `||`, `!`, parentheses and named predicates, one built on others.
 
 use pingora_http::RequestHeader;
 use std::net::IpAddr;
@@ -33,6 +33,7 @@ proxy_runtime::routes! {
     route docs: (cookie("lang") == "fr" || cookie("lang").starts_with("de")) && path_prefix("/docs") => web;
     route search: query("q").contains("rust") => web;
     route tracked: query("utm_source") || cookie("tracking") => web;
+    route intl: path_prefix("/intl") && query("lang") != "en" => web;
     route office_v4: client_ip("10.0.0.0/8") => api;
     route office_v6: client_ip("2001:db8::/32") => api;
     route api_prefix: path_prefix("/api") => api;
@@ -103,6 +104,10 @@ fn main() {
     let tracking = [("cookie", "tracking=1")];
     assert_eq!(route(&req("GET", "/", "example.com", &tracking), None), Some(Tracked));
 
+    assert_eq!(route(&req("GET", "/intl?lang=fr", "example.com", &[]), None), Some(Intl));
+    assert_eq!(route(&req("GET", "/intl", "example.com", &[]), None), Some(Intl));
+    assert_eq!(route(&req("GET", "/intl?lang=en", "example.com", &[]), None), Some(Default));
+
     assert_eq!(route(&req("GET", "/", "example.com", &[]), Some("10.1.2.3")), Some(OfficeV4));
     assert_eq!(route(&req("GET", "/", "example.com", &[]), Some("2001:db8::1")), Some(OfficeV6));
     assert_eq!(route(&req("GET", "/", "example.com", &[]), Some("192.0.2.1")), Some(Default));
@@ -111,6 +116,6 @@ fn main() {
     assert_eq!(route(&req("GET", "/api", "example.com", &[]), None), Some(ApiPrefix));
     assert_eq!(route(&req("GET", "/apiary", "example.com", &[]), None), Some(Default));
 
-    assert_eq!(MatchersRoute::ALL.len(), 14);
+    assert_eq!(MatchersRoute::ALL.len(), 15);
     assert_eq!(MatchersRoute::ApiPrefix.name(), "api_prefix");
 }
