@@ -21,6 +21,30 @@ pub struct Backend {
     addr: SocketAddr,
     hits: Arc<AtomicU64>,
     runtime: Option<tokio::runtime::Runtime>,
+    behaviour: Behaviour,
+}
+
+/// How a backend answers.
+#[derive(Clone)]
+enum Behaviour {
+    /// Plain HTTP: 200 with its name.
+    Plain {
+        status: Arc<std::sync::atomic::AtomicU16>,
+    },
+    /// HTTPS with this configuration.
+    Tls(Arc<rustls::ServerConfig>),
+    /// Accept connections and never answer.
+    Stall,
+}
+
+/// TLS settings of a test backend.
+pub struct TlsBackend {
+    /// PEM certificate chain the backend presents.
+    pub cert_pem: String,
+    /// PEM private key.
+    pub key_pem: String,
+    /// When set, clients must present a certificate signed by this PEM CA (mTLS).
+    pub client_ca_pem: Option<String>,
 }
 
 /// Start a backend named `name` on an ephemeral loopback port.
@@ -32,11 +56,77 @@ pub fn spawn_backend(name: &str) -> Backend {
 impl Backend {
     /// Start a backend named `name` on `addr` (port 0 picks a free port).
     pub fn spawn_on(name: &str, addr: SocketAddr) -> io::Result<Backend> {
+        Self::spawn_with(
+            name,
+            addr,
+            Behaviour::Plain {
+                status: Arc::new(200.into()),
+            },
+        )
+    }
+
+    /// Start an HTTPS backend (HTTP/1.1 and HTTP/2 by ALPN) on an ephemeral loopback port.
+    /// Responses also carry `x-version` (the HTTP version it served) and `x-client-cert`
+    /// (`yes` when the client presented a certificate).
+    pub fn spawn_tls(name: &str, tls: &TlsBackend) -> io::Result<Backend> {
+        use rustls::pki_types::pem::PemObject;
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let invalid = |e: String| io::Error::new(io::ErrorKind::InvalidInput, e);
+        let certs = rustls::pki_types::CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("certificate: {e}")))?;
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes())
+            .map_err(|e| invalid(format!("key: {e}")))?;
+        let builder = rustls::ServerConfig::builder();
+        let builder = match &tls.client_ca_pem {
+            Some(ca) => {
+                let mut roots = rustls::RootCertStore::empty();
+                for c in rustls::pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                    roots
+                        .add(c.map_err(|e| invalid(format!("client CA: {e}")))?)
+                        .map_err(|e| invalid(e.to_string()))?;
+                }
+                let verifier = rustls::server::WebPkiClientVerifier::builder(Arc::new(roots))
+                    .build()
+                    .map_err(|e| invalid(e.to_string()))?;
+                builder.with_client_cert_verifier(verifier)
+            }
+            None => builder.with_no_client_auth(),
+        };
+        let mut config = builder
+            .with_single_cert(certs, key)
+            .map_err(|e| invalid(e.to_string()))?;
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Self::spawn_with(
+            name,
+            "127.0.0.1:0".parse().expect("literal"),
+            Behaviour::Tls(Arc::new(config)),
+        )
+    }
+
+    /// Start a backend that accepts connections and never answers (for read timeouts).
+    pub fn spawn_stalling(name: &str) -> io::Result<Backend> {
+        Self::spawn_with(
+            name,
+            "127.0.0.1:0".parse().expect("literal"),
+            Behaviour::Stall,
+        )
+    }
+
+    /// From now on, answer every request with `status` (plain backends only).
+    pub fn set_status(&self, status: u16) {
+        if let Behaviour::Plain { status: s } = &self.behaviour {
+            s.store(status, Ordering::Relaxed);
+        }
+    }
+
+    fn spawn_with(name: &str, addr: SocketAddr, behaviour: Behaviour) -> io::Result<Backend> {
         let mut b = Backend {
             name: name.into(),
             addr,
             hits: Arc::new(AtomicU64::new(0)),
             runtime: None,
+            behaviour,
         };
         b.start()?;
         Ok(b)
@@ -91,39 +181,109 @@ impl Backend {
             let _guard = rt.enter();
             tokio::net::TcpListener::from_std(std_listener)?
         };
-        let (name, hits) = (self.name.clone(), self.hits.clone());
+        let (name, hits, behaviour) =
+            (self.name.clone(), self.hits.clone(), self.behaviour.clone());
         rt.spawn(async move {
+            let mut held = Vec::new();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let (name, hits) = (name.clone(), hits.clone());
-                tokio::spawn(async move {
-                    let service =
-                        hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
-                            hits.fetch_add(1, Ordering::Relaxed);
-                            let path = req
-                                .uri()
-                                .path_and_query()
-                                .map_or("/".to_owned(), |p| p.to_string());
-                            let resp = Response::builder()
-                                .header("x-backend", &*name)
-                                .header("x-path", path)
-                                .body(Full::new(Bytes::from(name.to_string())))
-                                .expect("static response parts");
-                            async move { Ok::<_, Infallible>(resp) }
+                match &behaviour {
+                    Behaviour::Stall => held.push(stream),
+                    Behaviour::Plain { status } => {
+                        let status = status.clone();
+                        tokio::spawn(serve(
+                            hyper_util::rt::TokioIo::new(stream),
+                            name,
+                            hits,
+                            status,
+                            false,
+                        ));
+                    }
+                    Behaviour::Tls(config) => {
+                        let acceptor = tokio_rustls::TlsAcceptor::from(config.clone());
+                        tokio::spawn(async move {
+                            let Ok(tls) = acceptor.accept(stream).await else {
+                                return;
+                            };
+                            let client_cert = tls
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .is_some_and(|c| !c.is_empty());
+                            let ok = Arc::new(std::sync::atomic::AtomicU16::new(200));
+                            serve(
+                                hyper_util::rt::TokioIo::new(tls),
+                                name,
+                                hits,
+                                ok,
+                                client_cert,
+                            )
+                            .await;
                         });
-                    let io = hyper_util::rt::TokioIo::new(stream);
-                    let builder = hyper_util::server::conn::auto::Builder::new(
-                        hyper_util::rt::TokioExecutor::new(),
-                    );
-                    let _ = builder.serve_connection(io, service).await;
-                });
+                    }
+                }
             }
         });
         self.runtime = Some(rt);
         wait_for_port(self.addr, Duration::from_secs(5))
     }
+}
+
+/// Serve one connection: every request gets `status` and the backend's name.
+async fn serve<I>(
+    io: I,
+    name: Arc<str>,
+    hits: Arc<AtomicU64>,
+    status: Arc<std::sync::atomic::AtomicU16>,
+    client_cert: bool,
+) where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
+        hits.fetch_add(1, Ordering::Relaxed);
+        let path = req
+            .uri()
+            .path_and_query()
+            .map_or("/".to_owned(), |p| p.to_string());
+        let resp = Response::builder()
+            .status(status.load(Ordering::Relaxed))
+            .header("x-backend", &*name)
+            .header("x-path", path)
+            .header("x-version", format!("{:?}", req.version()))
+            .header("x-client-cert", if client_cert { "yes" } else { "no" })
+            .body(Full::new(Bytes::from(name.to_string())))
+            .expect("static response parts");
+        async move { Ok::<_, Infallible>(resp) }
+    });
+    let builder =
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+    let _ = builder.serve_connection(io, service).await;
+}
+
+/// An address on loopback that never completes a TCP handshake: a listener whose accept
+/// queue is full and never drained, so further connection attempts hang (for connect
+/// timeouts). Keep the returned guard alive while it is used.
+pub fn black_hole() -> io::Result<(SocketAddr, Vec<std::net::TcpStream>, socket2::Socket)> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP))?;
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into())?;
+    socket.listen(0)?;
+    let addr = socket
+        .local_addr()?
+        .as_socket()
+        .ok_or_else(|| io::Error::other("not an inet socket"))?;
+    // Fill the queue: these complete the handshake and sit there unaccepted.
+    let mut fillers = Vec::new();
+    for _ in 0..4 {
+        match TcpStream::connect_timeout(&addr, Duration::from_millis(200)) {
+            Ok(s) => fillers.push(s),
+            Err(_) => break,
+        }
+    }
+    Ok((addr, fillers, socket))
 }
 
 impl Drop for Backend {

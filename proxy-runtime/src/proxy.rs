@@ -326,19 +326,74 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         mut e: Box<PError>,
     ) -> Box<PError> {
         let parts = T::ctx_parts(ctx);
-        let index = parts.cluster.map(T::cluster_index).unwrap_or(0);
-        let retries = self.clusters.get(index).map_or(0, |c| c.spec().retries);
-        let name = self.clusters.get(index).map_or("-", |c| c.name());
+        let Some(cluster) = parts
+            .cluster
+            .map(T::cluster_index)
+            .and_then(|i| self.clusters.get(i))
+        else {
+            return e;
+        };
         log::warn!(
-            "{}: cluster `{name}`: connect to {} failed: {e}",
+            "{}: cluster `{}`: connect to {} failed: {e}",
             T::NAME,
-            peer
+            cluster.name(),
+            peer._address
         );
+        if let Some(addr) = peer._address.as_inet() {
+            cluster.report(*addr, false);
+        }
         // A connect failure never reached the backend: always safe to try another one.
-        if *parts.tries <= retries {
+        if *parts.tries <= cluster.spec().retries {
             e.set_retry(true);
         }
         e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<PError>,
+        ctx: &mut Self::CTX,
+        client_reused: bool,
+    ) -> Box<PError> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        let parts = T::ctx_parts(ctx);
+        let cluster = parts
+            .cluster
+            .map(T::cluster_index)
+            .and_then(|i| self.clusters.get(i));
+        if let (Some(cluster), Some(addr)) = (cluster, peer._address.as_inet()) {
+            cluster.report(*addr, false);
+        }
+        // The request may have reached the backend: retry elsewhere only when repeating it
+        // is harmless (an idempotent method and a body still fully buffered).
+        let idempotent = session.req_header().method.is_idempotent()
+            && !session.as_ref().retry_buffer_truncated();
+        let retries = cluster.map_or(0, |c| c.spec().retries);
+        if !idempotent {
+            e.set_retry(false);
+        } else if *parts.tries <= retries {
+            e.set_retry(true);
+        } else {
+            e.retry.decide_reuse(client_reused);
+        }
+        e
+    }
+
+    async fn upstream_response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut pingora_http::ResponseHeader,
+        ctx: &mut Self::CTX,
+    ) -> PResult<()> {
+        let parts = T::ctx_parts(ctx);
+        if let (Some(index), Some(addr)) = (parts.cluster.map(T::cluster_index), *parts.backend) {
+            if let Some(cluster) = self.clusters.get(index) {
+                cluster.report(addr, upstream_response.status.as_u16() < 500);
+            }
+        }
+        Ok(())
     }
 
     async fn fail_to_proxy(
@@ -371,6 +426,11 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         }
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
+            // The backend did not answer in time: a gateway timeout, as nginx answers.
+            ErrorType::ConnectTimedout
+            | ErrorType::ReadTimedout
+            | ErrorType::WriteTimedout
+            | ErrorType::TLSHandshakeTimedout => 504,
             _ => match e.esource() {
                 pingora_core::ErrorSource::Upstream => 502,
                 pingora_core::ErrorSource::Downstream => match e.etype() {

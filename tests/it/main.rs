@@ -56,3 +56,4 @@ mod decide_table {
         ]
     }
 }
+mod upstream;
