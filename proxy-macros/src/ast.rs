@@ -212,6 +212,20 @@ impl Parse for Item {
                 expr,
                 target,
             }))
+        } else if input.peek(Ident) {
+            let ident: Ident = input.fork().parse()?;
+            let hint = crate::check::did_you_mean(
+                &ident.to_string(),
+                ["proxy", "cluster", "let", "route"],
+            );
+            let mut e = la.error();
+            if !hint.is_empty() {
+                e = syn::Error::new(
+                    ident.span(),
+                    format!("expected one of: `proxy`, `cluster`, `let`, `route`{hint}"),
+                );
+            }
+            Err(e)
         } else {
             Err(la.error())
         }
@@ -434,27 +448,22 @@ fn parse_primary(input: ParseStream) -> syn::Result<Expr> {
             Expr::Field(ident, arg, test)
         }
         _ => {
+            const MATCHERS: [&str; 9] = [
+                "host",
+                "path",
+                "path_prefix",
+                "path_regex",
+                "method",
+                "header",
+                "query",
+                "cookie",
+                "client_ip",
+            ];
+            let hint = crate::check::hint_or_list(&kind, &MATCHERS);
             return Err(syn::Error::new(
                 ident.span(),
-                format!(
-                    "unknown matcher `{kind}`{}; expected one of `host`, `path`, `path_prefix`, \
-                     `path_regex`, `method`, `header`, `query`, `cookie`, `client_ip`",
-                    crate::check::did_you_mean(
-                        &kind,
-                        [
-                            "host",
-                            "path",
-                            "path_prefix",
-                            "path_regex",
-                            "method",
-                            "header",
-                            "query",
-                            "cookie",
-                            "client_ip"
-                        ]
-                    )
-                ),
-            ))
+                format!("unknown matcher `{kind}`{hint}"),
+            ));
         }
     })
 }

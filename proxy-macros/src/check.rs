@@ -30,12 +30,18 @@ impl Errors {
     }
 }
 
-/// `; did you mean `x`?` when a known name is close to `name`, else nothing.
+/// `; did you mean `x`?` when a known name is close to `name`, else nothing: within a few
+/// edits (a swap of neighbours counts as one), or sharing its first four letters.
 pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
     let best = known
         .into_iter()
         .map(|k| (edit_distance(name, k), k))
-        .filter(|(d, k)| *d <= (k.len().max(name.len()) / 3).max(1))
+        .filter(|(d, k)| {
+            *d <= (k.len().max(name.len()) / 3).max(1)
+                || (name.len() >= 4
+                    && k.starts_with(&name[..4])
+                    && k.len().abs_diff(name.len()) <= 3)
+        })
         .min_by_key(|(d, _)| *d);
     match best {
         Some((_, k)) => format!("; did you mean `{k}`?"),
@@ -43,18 +49,29 @@ pub fn did_you_mean<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) ->
     }
 }
 
+/// Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+/// neighbouring characters each cost one.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur.push(sub.min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    prev[b.len()]
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
 }
 
 /// Check a parsed table and build its model; every error found is in the `Err`.
@@ -84,9 +101,13 @@ pub fn check(table: ast::RouteTable) -> Result<Model, syn::Error> {
     let (proxy, proxy_attrs) = match proxy {
         Some(p) => p,
         None => {
+            let first = cluster_decls
+                .first()
+                .map(|c| c.name.span())
+                .or_else(|| routes.first().map(|r| r.name.span()));
             errs.push(
-                Span::call_site(),
-                "missing `proxy NAME;`: it names the generated types, e.g. `proxy Gateway;`",
+                first.unwrap_or_else(Span::call_site),
+                "missing `proxy NAME;` before this: it names the generated types, e.g. `proxy Gateway;`",
             );
             (
                 Ident::new("__SwitchyardProxy", Span::call_site()),
@@ -119,8 +140,16 @@ pub fn check(table: ast::RouteTable) -> Result<Model, syn::Error> {
 
     let mut preds = Vec::new();
     let mut pred_names: Vec<String> = Vec::new();
+    let all_preds: Vec<String> = lets.iter().map(|l| l.name.to_string()).collect();
     for l in &lets {
-        let cond = lower_expr(&mut errs, &l.expr, &pred_names);
+        let cond = lower_expr(
+            &mut errs,
+            &l.expr,
+            &Scope {
+                before: &pred_names,
+                all: &all_preds,
+            },
+        );
         pred_names.push(l.name.to_string());
         preds.push(Pred {
             name: l.name.clone(),
@@ -131,7 +160,14 @@ pub fn check(table: ast::RouteTable) -> Result<Model, syn::Error> {
     let mut splits = Vec::new();
     let mut model_routes = Vec::new();
     for r in &routes {
-        let cond = lower_expr(&mut errs, &r.expr, &pred_names);
+        let cond = lower_expr(
+            &mut errs,
+            &r.expr,
+            &Scope {
+                before: &pred_names,
+                all: &all_preds,
+            },
+        );
         let target = check_target(&mut errs, &r.target, &cluster_names, &mut splits);
         model_routes.push(Route {
             name: r.name.clone(),
@@ -332,7 +368,11 @@ fn check_cluster(errs: &mut Errors, c: &ast::ClusterDecl, clusters: &[String]) -
             _ => {}
         }
     }
-    if !has_backends {
+    let misspelled = c
+        .options
+        .iter()
+        .any(|o| !CLUSTER_KEYS.contains(&o.key.to_string().as_str()));
+    if !has_backends && !misspelled {
         errs.push(
             c.name.span(),
             format!(
@@ -406,6 +446,21 @@ fn check_backends(errs: &mut Errors, c: &ast::ClusterDecl, v: &Value) -> Vec<(St
         let addr = match text.parse::<std::net::SocketAddr>() {
             Ok(a) => a,
             Err(_) => {
+                let port = text.rsplit_once(':').map(|(ip, port)| {
+                    (
+                        ip.trim_matches(['[', ']'])
+                            .parse::<std::net::IpAddr>()
+                            .is_ok(),
+                        port.parse::<u64>(),
+                    )
+                });
+                if let Some((true, Ok(port))) = port {
+                    errs.push(
+                        b.addr.span(),
+                        format!("port `{port}` is out of range; a port is between 1 and 65535"),
+                    );
+                    continue;
+                }
                 let hint = if text.contains(':')
                     && !text.starts_with('[')
                     && text.matches(':').count() > 1
@@ -520,7 +575,7 @@ fn check_balance(errs: &mut Errors, v: &Value) -> Balance {
     }
 }
 
-fn hint_or_list(name: &str, known: &[&str]) -> String {
+pub fn hint_or_list(name: &str, known: &[&str]) -> String {
     match did_you_mean(name, known.iter().copied()).as_str() {
         "" => format!(
             "; expected one of: {}",
@@ -723,6 +778,24 @@ fn check_health(errs: &mut Errors, v: &Value) -> Option<Health> {
         start_unhealthy: false,
     };
     let (mut path, mut host, mut expect) = ("/".to_owned(), String::new(), 200u16);
+    if !http {
+        for o in opts
+            .iter()
+            .filter(|o| ["path", "host", "expect"].contains(&o.key.to_string().as_str()))
+        {
+            errs.push(
+                o.key.span(),
+                format!("`{}` is an option of `http` health checks, e.g. `health: http {{ path: \"/healthz\", every: 5s }}`", o.key),
+            );
+        }
+    }
+    let known: &[&str] = if http {
+        known
+    } else {
+        &[
+            "every", "fall", "rise", "timeout", "start", "path", "host", "expect",
+        ]
+    };
     for o in unique_opts(errs, opts, known, "health check option") {
         let v = &o.value;
         match o.key.to_string().as_str() {
@@ -828,9 +901,20 @@ fn check_tls(errs: &mut Errors, v: &Value) -> Option<Tls> {
             "certificate verification needs an `sni` to verify against; add `sni: \"name\"`, or set `verify: false` to skip verification explicitly",
         );
     }
+    let key_span = |k: &str| {
+        opts.iter()
+            .find(|o| o.key == k)
+            .map_or(*span, |o| o.key.span())
+    };
     match (&t.client_cert, &t.client_key) {
-        (Some(_), None) => errs.push(*span, "`client_cert` needs `client_key`"),
-        (None, Some(_)) => errs.push(*span, "`client_key` needs `client_cert`"),
+        (Some(_), None) => errs.push(
+            key_span("client_cert"),
+            "`client_cert` needs its private key: add `client_key: \"path/to/key.pem\"`",
+        ),
+        (None, Some(_)) => errs.push(
+            key_span("client_key"),
+            "`client_key` needs its certificate: add `client_cert: \"path/to/cert.pem\"`",
+        ),
         _ => {}
     }
     Some(t)
@@ -883,7 +967,7 @@ fn check_timeouts(errs: &mut Errors, v: &Value) -> Timeouts {
 }
 
 // Rule: backups form no cycle: `api` backed by `dr` backed by `api` would loop when both are
-// down. Reported at the `backup` of the first cluster of the cycle.
+// down. Reported at the name of each cluster on the cycle.
 fn check_backup_cycles(errs: &mut Errors, decls: &[ast::ClusterDecl], clusters: &mut [Cluster]) {
     for start in 0..clusters.len() {
         let mut seen = vec![start];
@@ -990,15 +1074,33 @@ const METHODS: [&str; 9] = [
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
 ];
 
+/// The predicates a matcher may name: those declared before it, and (for a better error)
+/// all of them.
+struct Scope<'a> {
+    before: &'a [String],
+    all: &'a [String],
+}
+
 /// Check a matcher expression and turn it into a condition. Predicates may use only the
 /// predicates declared before them.
-fn lower_expr(errs: &mut Errors, e: &Expr, preds: &[String]) -> Cond {
+fn lower_expr(errs: &mut Errors, e: &Expr, preds: &Scope) -> Cond {
     match e {
         Expr::Any => Cond::True,
-        Expr::Pred(name) => match resolve(errs, name, preds, "predicate") {
-            Some(i) => Cond::Pred(i),
-            None => Cond::True,
-        },
+        Expr::Pred(name) => {
+            let n = name.to_string();
+            if let Some(i) = preds.before.iter().position(|p| *p == n) {
+                return Cond::Pred(i);
+            }
+            if preds.all.contains(&n) {
+                errs.push(
+                    name.span(),
+                    format!("`{n}` is declared below; a predicate can use only the predicates declared before it, so move `let {n}` up"),
+                );
+            } else {
+                resolve(errs, name, preds.before, "predicate");
+            }
+            Cond::True
+        }
         Expr::Not(e) => Cond::Not(Box::new(lower_expr(errs, e, preds))),
         Expr::And(a, b) => Cond::And(vec![lower_expr(errs, a, preds), lower_expr(errs, b, preds)]),
         Expr::Or(a, b) => Cond::Or(vec![lower_expr(errs, a, preds), lower_expr(errs, b, preds)]),
@@ -1022,7 +1124,11 @@ fn lower_expr(errs: &mut Errors, e: &Expr, preds: &[String]) -> Cond {
                         lit.span(),
                         format!(
                             "invalid regex: {}",
-                            e.to_string().lines().last().unwrap_or("")
+                            e.to_string()
+                                .lines()
+                                .last()
+                                .unwrap_or("")
+                                .trim_start_matches("error: ")
                         ),
                     );
                     Cond::True
@@ -1141,20 +1247,70 @@ fn check_path(errs: &mut Errors, lit: &LitStr) -> Option<String> {
         errs.push(lit.span(), format!("a path starts with `/`; write `/{p}`"));
         return None;
     }
-    let segs: Vec<&str> = p[1..].split('/').collect();
-    let bad = p.contains('%')
-        || segs
-            .iter()
-            .enumerate()
-            .any(|(i, s)| *s == "." || *s == ".." || (s.is_empty() && i + 1 < segs.len()));
-    if bad {
+    if let Some((path, _)) = p.split_once('?') {
         errs.push(
             lit.span(),
-            "requests are matched on their normalized path (no `//`, `.` or `..` segments, unreserved `%XX` decoded), so this path could never match; write it normalized",
+            format!("paths are matched without their query string; write `{path}` and test parameters with `query(\"name\")`"),
+        );
+        return None;
+    }
+    let normal = normalize_path(&p);
+    if normal != p {
+        errs.push(
+            lit.span(),
+            format!("requests are matched on their normalized path, so `{p}` could never match; write `{normal}`"),
         );
         return None;
     }
     Some(p)
+}
+
+/// The normal form requests are matched in (the runtime's `request::normalize_path_into`):
+/// unreserved `%XX` decoded, other escapes in uppercase, `//` merged, `.` and `..` removed.
+fn normalize_path(p: &str) -> String {
+    let b = p.as_bytes();
+    let mut decoded = String::new();
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let (Some(h), Some(l)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                let c = (h * 16 + l) as u8;
+                if c.is_ascii_alphanumeric() || b"-._~".contains(&c) {
+                    decoded.push(c as char);
+                } else {
+                    decoded.push('%');
+                    decoded.push_str(&p[i + 1..i + 3].to_ascii_uppercase());
+                }
+                i += 3;
+                continue;
+            }
+        }
+        decoded.push(b[i] as char);
+        i += 1;
+    }
+    let mut segments: Vec<&str> = Vec::new();
+    let parts: Vec<&str> = decoded[1..].split('/').collect();
+    let mut trailing = false;
+    for (k, seg) in parts.iter().enumerate() {
+        let last = k + 1 == parts.len();
+        match *seg {
+            "" | "." => trailing = last,
+            ".." => {
+                segments.pop();
+                trailing = last;
+            }
+            s => {
+                segments.push(s);
+                trailing = false;
+            }
+        }
+    }
+    let mut out = format!("/{}", segments.join("/"));
+    if trailing && !segments.is_empty() {
+        out.push('/');
+    }
+    out
 }
 
 fn check_cidr(errs: &mut Errors, lit: &LitStr) -> Option<Atom> {
@@ -1256,5 +1412,47 @@ fn check_fallback(errs: &mut Errors, m: &Model) {
             last.name.span(),
             "the table has no fallback rule, so some requests match no rule; end it with `route default: _ => CLUSTER;` (or `_ => respond(404, \"not found\")`)",
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggests_close_names() {
+        // (typed, known, suggestion)
+        let cases = [
+            ("wbe", "web", true),
+            ("hots", "host", true),
+            ("retry", "retries", true),
+            ("apii", "api", true),
+            ("zzz", "web", false),
+            ("cache", "backends", false),
+        ];
+        for (typed, known, suggested) in cases {
+            assert_eq!(
+                !did_you_mean(typed, [known]).is_empty(),
+                suggested,
+                "{typed} vs {known}"
+            );
+        }
+    }
+
+    #[test]
+    fn normalizes_path_literals_like_the_runtime() {
+        let cases = [
+            ("/", "/"),
+            ("/a/b/", "/a/b/"),
+            ("/a//b", "/a/b"),
+            ("/a/../b", "/b"),
+            ("/%61dmin", "/admin"),
+            ("/a%2fb", "/a%2Fb"),
+            ("/a/.", "/a/"),
+            ("/..", "/"),
+        ];
+        for (p, want) in cases {
+            assert_eq!(normalize_path(p), want, "{p}");
+        }
     }
 }
