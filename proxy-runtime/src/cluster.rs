@@ -16,7 +16,7 @@ use pingora_load_balancing::selection::{
 use pingora_load_balancing::{Backend, Backends, LoadBalancer};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -45,6 +45,13 @@ pub struct Cluster {
     states: Arc<[MemberState]>,
     /// Origin of the ejection deadlines.
     epoch: Instant,
+    /// Member indices in smooth weighted round-robin order (nginx's interleaving): one
+    /// pass over it gives each member as many slots as its weight.
+    wheel: Box<[u16]>,
+    /// Round-robin position in `wheel`.
+    next: AtomicUsize,
+    /// The members as Pingora `Backend`s, to ask the health registry about them.
+    backends: Vec<Backend>,
 }
 
 /// Per-backend state beside Pingora's active health.
@@ -112,6 +119,9 @@ impl Cluster {
         };
         Ok((
             Cluster {
+                wheel: smooth_wheel(&members),
+                next: AtomicUsize::new(0),
+                backends: members.iter().map(|m| backend(m.addr, m.weight)).collect(),
                 spec,
                 members,
                 peers,
@@ -143,19 +153,67 @@ impl Cluster {
     pub fn select(&self, key: &[u8], skip: impl Fn(&SocketAddr) -> bool) -> Option<SocketAddr> {
         let gated =
             self.spec.passive.is_some() || self.spec.health.is_some_and(|h| h.start_unhealthy);
-        let accept = |b: &Backend, healthy: bool| {
-            healthy
-                && b.addr
-                    .as_inet()
-                    .is_some_and(|a| !skip(a) && (!gated || self.admits(a)))
+        let usable = |i: usize| {
+            let addr = &self.members[i].addr;
+            self.healthy(i) && !skip(addr) && (!gated || self.admits(addr))
         };
-        let chosen = match &self.balancer {
-            Balancer::RoundRobin(lb) => lb.select_with(key, MAX_ITERATIONS, accept),
-            Balancer::Random(lb) => lb.select_with(key, MAX_ITERATIONS, accept),
-            Balancer::Consistent(lb) => lb.select_with(key, MAX_ITERATIONS, accept),
-            Balancer::Hash(lb) => lb.select_with(key, MAX_ITERATIONS, accept),
-        }?;
-        chosen.addr.as_inet().copied()
+        let hash = match self.spec.balance {
+            Balance::Hash(_) => fnv1a(key),
+            Balance::RoundRobin | Balance::Random => 0,
+            Balance::Consistent(_) => {
+                // Ketama walks Pingora's ring (which allocates a small set per call).
+                let accept = |b: &Backend, healthy: bool| {
+                    healthy
+                        && b.addr
+                            .as_inet()
+                            .is_some_and(|a| !skip(a) && (!gated || self.admits(a)))
+                };
+                let Balancer::Consistent(lb) = &self.balancer else {
+                    return None;
+                };
+                return lb
+                    .select_with(key, MAX_ITERATIONS, accept)?
+                    .addr
+                    .as_inet()
+                    .copied();
+            }
+        };
+        // Draw from the wheel as the balancer says; when the pick is unusable, draw again
+        // (the next slot, another random one, a rehash), so the share of a member that is
+        // down spreads evenly over the rest. Bounded, and allocation-free.
+        let len = self.wheel.len();
+        for attempt in 0..len.min(MAX_ITERATIONS) as u64 {
+            let slot = match self.spec.balance {
+                Balance::RoundRobin => self.next.fetch_add(1, Relaxed),
+                Balance::Random => random(),
+                _ => fnv1a(&(hash ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes())
+                    as usize,
+            };
+            let slot = if attempt == 0 && matches!(self.spec.balance, Balance::Hash(_)) {
+                hash as usize
+            } else {
+                slot
+            };
+            let i = usize::from(self.wheel[slot % len]);
+            if usable(i) {
+                return Some(self.members[i].addr);
+            }
+        }
+        // Every draw was unusable: take any usable member.
+        (0..self.members.len())
+            .find(|&i| usable(i))
+            .map(|i| self.members[i].addr)
+    }
+
+    /// Pingora's active health of member `i`.
+    fn healthy(&self, i: usize) -> bool {
+        let b = &self.backends[i];
+        match &self.balancer {
+            Balancer::RoundRobin(lb) => lb.backends().ready(b),
+            Balancer::Random(lb) => lb.backends().ready(b),
+            Balancer::Consistent(lb) => lb.backends().ready(b),
+            Balancer::Hash(lb) => lb.backends().ready(b),
+        }
     }
 
     /// Passive health and `start: unhealthy` let `addr` take traffic.
@@ -387,6 +445,66 @@ impl HealthCheck for Tracked {
     }
 }
 
+fn backend(addr: SocketAddr, weight: u32) -> Backend {
+    Backend {
+        addr: pingora_core::protocols::l4::socket::SocketAddr::Inet(addr),
+        weight: weight as usize,
+        ext: Default::default(),
+    }
+}
+
+/// Smooth weighted round robin (as nginx does it): weights 5, 1, 1 give a a b a c a a
+/// rather than a a a a a b c, so no backend gets a burst.
+fn smooth_wheel(members: &[Member]) -> Box<[u16]> {
+    let total: i64 = members.iter().map(|m| i64::from(m.weight)).sum();
+    let mut current = vec![0i64; members.len()];
+    let mut wheel = Vec::with_capacity(total as usize);
+    for _ in 0..total {
+        for (c, m) in current.iter_mut().zip(members) {
+            *c += i64::from(m.weight);
+        }
+        let Some((best, _)) = current
+            .iter()
+            .enumerate()
+            .max_by_key(|&(i, c)| (*c, std::cmp::Reverse(i)))
+        else {
+            break;
+        };
+        current[best] -= total;
+        wheel.push(best as u16);
+    }
+    wheel.into_boxed_slice()
+}
+
+/// FNV-1a: stable across processes and replicas.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// A per-thread xorshift generator for `random`, seeded once per thread.
+fn random() -> usize {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            use std::hash::{BuildHasher, RandomState};
+            RandomState::new().hash_one(std::thread::current().id()) | 1
+        });
+    }
+    STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x as usize
+    })
+}
+
 /// Poll a future once; static discovery and selector builds complete immediately.
 fn now_or_never<F: std::future::Future>(f: F) -> Option<F::Output> {
     let mut f = std::pin::pin!(f);
@@ -394,5 +512,22 @@ fn now_or_never<F: std::future::Future>(f: F) -> Option<F::Output> {
     match f.as_mut().poll(&mut cx) {
         std::task::Poll::Ready(v) => Some(v),
         std::task::Poll::Pending => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smooth_wheel_interleaves_by_weight() {
+        let m = |w| Member {
+            addr: "127.0.0.1:1".parse().unwrap(),
+            weight: w,
+        };
+        assert_eq!(&*smooth_wheel(&[m(5), m(1), m(1)]), &[0, 0, 1, 0, 2, 0, 0]);
+        let wheel = smooth_wheel(&[m(10), m(5), m(1)]);
+        let count = |i| wheel.iter().filter(|&&x| x == i).count();
+        assert_eq!((wheel.len(), count(0), count(1), count(2)), (16, 10, 5, 1));
     }
 }

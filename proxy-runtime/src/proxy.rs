@@ -155,7 +155,7 @@ impl<T: Table> Proxy<T> {
             Some(key) => {
                 let mut ip = [0u8; 16];
                 let bytes = view.key(key, &mut ip).unwrap_or(b"");
-                fnv1a(bytes) % u64::from(split.total)
+                crate::cluster::fnv1a(bytes) % u64::from(split.total)
             }
             None => {
                 self.split_counters[index].fetch_add(1, Ordering::Relaxed) % u64::from(split.total)
@@ -202,16 +202,6 @@ fn pick_arm(split: &SplitSpec, mut point: u64) -> usize {
     }
     // Unreachable while `total` is the sum of the weights; the last arm is a safe answer.
     split.arms.last().map_or(0, |a| a.0)
-}
-
-/// FNV-1a, for sticky splits: stable across processes and replicas.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 fn client_ip(session: &Session) -> Option<IpAddr> {
