@@ -398,20 +398,7 @@ fn unique_opts<'a>(
         if !known.contains(&k.as_str()) {
             errs.push(
                 o.key.span(),
-                format!(
-                    "unknown {what} `{k}`{}",
-                    match did_you_mean(&k, known.iter().copied()).as_str() {
-                        "" => format!(
-                            "; expected one of: {}",
-                            known
-                                .iter()
-                                .map(|k| format!("`{k}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ),
-                        hint => hint.to_owned(),
-                    }
-                ),
+                format!("unknown {what} `{k}`{}", hint_or_list(&k, known)),
             );
         } else if seen.contains(&k) {
             errs.push(o.key.span(), format!("`{k}` is given twice"));

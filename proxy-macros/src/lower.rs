@@ -108,6 +108,16 @@ fn net_within(a: (bool, u128, u8), b: (bool, u128, u8)) -> bool {
     a.0 == b.0 && b.2 <= a.2 && (b.2 == 0 || (a.1 >> (bits - b.2)) == (b.1 >> (bits - b.2)))
 }
 
+impl Atom {
+    /// `(v6, network, prefix)` of a `client_ip` atom.
+    fn net(&self) -> Option<(bool, u128, u8)> {
+        match self {
+            Atom::ClientIp { v6, net, prefix } => Some((*v6, *net, *prefix)),
+            _ => None,
+        }
+    }
+}
+
 /// Every request matching `a` matches `b`.
 pub fn atom_implies(a: &Atom, b: &Atom) -> bool {
     use Atom::*;
@@ -129,18 +139,10 @@ pub fn atom_implies(a: &Atom, b: &Atom) -> bool {
             }
             _ => false,
         },
-        (
-            ClientIp {
-                v6: a6,
-                net: an,
-                prefix: ap,
-            },
-            ClientIp {
-                v6: b6,
-                net: bn,
-                prefix: bp,
-            },
-        ) => net_within((*a6, *an, *ap), (*b6, *bn, *bp)),
+        (ClientIp { .. }, ClientIp { .. }) => match (a.net(), b.net()) {
+            (Some(x), Some(y)) => net_within(x, y),
+            _ => false,
+        },
         _ => false,
     }
 }
@@ -157,21 +159,10 @@ fn disjoint(a: &Atom, b: &Atom) -> bool {
         (Field(f1, n1, Test::Eq(v1)), Field(f2, n2, Test::Eq(v2))) => {
             f1 == f2 && *f1 != crate::model::Field::Header && n1 == n2 && v1 != v2
         }
-        (
-            ClientIp {
-                v6: a6,
-                net: an,
-                prefix: ap,
-            },
-            ClientIp {
-                v6: b6,
-                net: bn,
-                prefix: bp,
-            },
-        ) => {
-            let (a, b) = ((*a6, *an, *ap), (*b6, *bn, *bp));
-            a6 != b6 || !(net_within(a, b) || net_within(b, a))
-        }
+        (ClientIp { .. }, ClientIp { .. }) => match (a.net(), b.net()) {
+            (Some(x), Some(y)) => x.0 != y.0 || !(net_within(x, y) || net_within(y, x)),
+            _ => false,
+        },
         _ => false,
     }
 }

@@ -439,19 +439,7 @@ fn health_check_evicts_a_stopped_backend_and_readmits_it_within_bounds() {
     // Bring it back on its port: it serves again within every × rise (+1 s), and no
     // request fails meanwhile.
     bs[1].start().expect("restart app-2 on its port");
-    let restarted = Instant::now();
-    loop {
-        let a = get(&c, proxy.addr(), "/", &[]);
-        assert_eq!(a.status, 200, "{a:?}");
-        if a.backend == "app-2" {
-            break;
-        }
-        assert!(
-            restarted.elapsed() < readmit_bound,
-            "app-2 not readmitted within {readmit_bound:?}"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_for_backend(&c, proxy.addr(), "/", "app-2", readmit_bound);
 }
 
 #[test]

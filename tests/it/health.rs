@@ -49,20 +49,8 @@ fn a_stopped_backend_is_evicted_then_readmitted_within_bounds() {
 
     // Bring it back: it gets traffic again within every × rise (+1 s).
     bs[1].start().expect("restart p2 on its port");
-    let restarted = Instant::now();
     let readmit_bound = EVERY * 2 + SLACK;
-    loop {
-        let a = get(&c, proxy.addr(), "/", &[]);
-        assert_eq!(a.status, 200, "{a:?}");
-        if a.backend == "p2" {
-            break;
-        }
-        assert!(
-            restarted.elapsed() < readmit_bound,
-            "p2 not readmitted within {readmit_bound:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_backend(&c, proxy.addr(), "/", "p2", readmit_bound);
 }
 
 #[test]

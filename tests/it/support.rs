@@ -82,3 +82,27 @@ pub fn spread(
     }
     counts
 }
+
+/// Send requests until backend `name` answers one; every answer meanwhile must be a 200.
+/// Fails past `bound`.
+pub fn wait_for_backend(
+    c: &reqwest::blocking::Client,
+    proxy: std::net::SocketAddr,
+    path: &str,
+    name: &str,
+    bound: Duration,
+) {
+    let started = std::time::Instant::now();
+    loop {
+        let a = get(c, proxy, path, &[]);
+        assert_eq!(a.status, 200, "{a:?}");
+        if a.backend == name {
+            return;
+        }
+        assert!(
+            started.elapsed() < bound,
+            "{name} did not answer within {bound:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
