@@ -226,7 +226,9 @@ start() { # name port command... ; sets PID
   wait_port "$port"
 }
 
-stop() { kill "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# SIGINT: a fast shutdown for nginx, HAProxy and Pingora alike (SIGTERM makes Pingora wait out
+# its grace period).
+stop() { kill -INT "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 start nginx 6192 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;'
 run_proxy nginx 6192 "$PID"; stop "$PID"

@@ -8,11 +8,10 @@ use pingora_core::services::background::background_service;
 use pingora_core::services::ServiceWithDependents;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_http::RequestHeader;
+use pingora_ketama::{Bucket, Continuum};
 use pingora_load_balancing::discovery::Static;
 use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
-use pingora_load_balancing::selection::{
-    BackendIter, BackendSelection, Consistent, FNVHash, Random, RoundRobin,
-};
+use pingora_load_balancing::selection::{BackendIter, BackendSelection, RoundRobin};
 use pingora_load_balancing::{Backend, Backends, LoadBalancer};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -40,7 +39,9 @@ pub struct Cluster {
     /// Peer templates, one per member, in `members` order: cloned per request, never
     /// re-parsed.
     peers: Vec<HttpPeer>,
-    balancer: Balancer,
+    health: Health,
+    /// The Ketama ring of a `consistent` cluster.
+    ring: Option<Continuum>,
     /// What the runtime tracks per member beside Pingora's active health, `members` order.
     states: Arc<[MemberState]>,
     /// Origin of the ejection deadlines.
@@ -65,12 +66,10 @@ struct MemberState {
     checked_ok: AtomicBool,
 }
 
-enum Balancer {
-    RoundRobin(Arc<LoadBalancer<RoundRobin>>),
-    Random(Arc<LoadBalancer<Random>>),
-    Consistent(Arc<LoadBalancer<Consistent>>),
-    Hash(Arc<LoadBalancer<FNVHash>>),
-}
+/// Membership and active health live in a Pingora `LoadBalancer` (whose background
+/// service runs the checks); selection is ours and allocates nothing, so the balancer's own
+/// selector is never asked.
+type Health = Arc<LoadBalancer<RoundRobin>>;
 
 impl Cluster {
     /// Build cluster `spec` over `members` (the declared backends, or an override). Returns
@@ -88,35 +87,18 @@ impl Cluster {
         let states: Arc<[MemberState]> = members.iter().map(|_| MemberState::default()).collect();
         let backends = members
             .iter()
-            .map(|m| Backend {
-                addr: pingora_core::protocols::l4::socket::SocketAddr::Inet(m.addr),
-                weight: m.weight as usize,
-                ext: Default::default(),
-            })
+            .map(|m| backend(m.addr, m.weight))
             .collect::<BTreeSet<_>>();
         let template = peers.first().cloned();
-        let (balancer, service) = match spec.balance {
-            Balance::RoundRobin => {
-                let (lb, svc) =
-                    balancer::<RoundRobin>(spec, backends, template, tracked(&members, &states))?;
-                (Balancer::RoundRobin(lb), svc)
-            }
-            Balance::Random => {
-                let (lb, svc) =
-                    balancer::<Random>(spec, backends, template, tracked(&members, &states))?;
-                (Balancer::Random(lb), svc)
-            }
-            Balance::Consistent(_) => {
-                let (lb, svc) =
-                    balancer::<Consistent>(spec, backends, template, tracked(&members, &states))?;
-                (Balancer::Consistent(lb), svc)
-            }
-            Balance::Hash(_) => {
-                let (lb, svc) =
-                    balancer::<FNVHash>(spec, backends, template, tracked(&members, &states))?;
-                (Balancer::Hash(lb), svc)
-            }
-        };
+        let (health, service) =
+            balancer::<RoundRobin>(spec, backends, template, tracked(&members, &states))?;
+        let ring = matches!(spec.balance, Balance::Consistent(_)).then(|| {
+            let buckets: Vec<Bucket> = members
+                .iter()
+                .map(|m| Bucket::new(m.addr, m.weight))
+                .collect();
+            Continuum::new(&buckets)
+        });
         Ok((
             Cluster {
                 wheel: smooth_wheel(&members),
@@ -125,7 +107,8 @@ impl Cluster {
                 spec,
                 members,
                 peers,
-                balancer,
+                health,
+                ring,
                 states,
                 epoch: Instant::now(),
             },
@@ -161,21 +144,20 @@ impl Cluster {
             Balance::Hash(_) => fnv1a(key),
             Balance::RoundRobin | Balance::Random => 0,
             Balance::Consistent(_) => {
-                // Ketama walks Pingora's ring (which allocates a small set per call).
-                let accept = |b: &Backend, healthy: bool| {
-                    healthy
-                        && b.addr
-                            .as_inet()
-                            .is_some_and(|a| !skip(a) && (!gated || self.admits(a)))
-                };
-                let Balancer::Consistent(lb) = &self.balancer else {
-                    return None;
-                };
-                return lb
-                    .select_with(key, MAX_ITERATIONS, accept)?
-                    .addr
-                    .as_inet()
-                    .copied();
+                // Walk the Ketama ring from the key's point to the first usable member.
+                let ring = self.ring.as_ref()?;
+                let mut idx = ring.node_idx(key);
+                for _ in 0..MAX_ITERATIONS {
+                    let addr = ring.get_addr(&mut idx)?;
+                    if let Some(i) = self.members.iter().position(|m| m.addr == *addr) {
+                        if usable(i) {
+                            return Some(self.members[i].addr);
+                        }
+                    }
+                }
+                return (0..self.members.len())
+                    .find(|&i| usable(i))
+                    .map(|i| self.members[i].addr);
             }
         };
         // Draw from the wheel as the balancer says; when the pick is unusable, draw again
@@ -207,13 +189,7 @@ impl Cluster {
 
     /// Pingora's active health of member `i`.
     fn healthy(&self, i: usize) -> bool {
-        let b = &self.backends[i];
-        match &self.balancer {
-            Balancer::RoundRobin(lb) => lb.backends().ready(b),
-            Balancer::Random(lb) => lb.backends().ready(b),
-            Balancer::Consistent(lb) => lb.backends().ready(b),
-            Balancer::Hash(lb) => lb.backends().ready(b),
-        }
+        self.health.backends().ready(&self.backends[i])
     }
 
     /// Passive health and `start: unhealthy` let `addr` take traffic.
@@ -264,24 +240,10 @@ impl Cluster {
 
     /// Whether backend `addr` is currently healthy (and a member).
     pub fn is_healthy(&self, addr: SocketAddr) -> bool {
-        let backend = self
-            .members
+        self.members
             .iter()
-            .find(|m| m.addr == addr)
-            .map(|m| Backend {
-                addr: pingora_core::protocols::l4::socket::SocketAddr::Inet(m.addr),
-                weight: m.weight as usize,
-                ext: Default::default(),
-            });
-        let Some(backend) = backend else {
-            return false;
-        };
-        match &self.balancer {
-            Balancer::RoundRobin(lb) => lb.backends().ready(&backend),
-            Balancer::Random(lb) => lb.backends().ready(&backend),
-            Balancer::Consistent(lb) => lb.backends().ready(&backend),
-            Balancer::Hash(lb) => lb.backends().ready(&backend),
-        }
+            .position(|m| m.addr == addr)
+            .is_some_and(|i| self.healthy(i))
     }
 
     /// The peer to connect to for backend `addr`.
