@@ -159,6 +159,47 @@ fn cluster_spec(c: &Cluster) -> TokenStream {
     })
 }
 
+/// The local that caches the value of query parameter or cookie `name` for one request.
+fn field_local(field: Field, name: &str) -> Ident {
+    let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
+    let kind = if field == Field::Query {
+        "query"
+    } else {
+        "cookie"
+    };
+    format_ident!("__sy_{}_{}", kind, hex)
+}
+
+/// One lazily filled local per query parameter and cookie the table tests, so a request
+/// parses its `Cookie` header and query string at most once per name.
+fn field_locals(m: &Model) -> TokenStream {
+    fn walk(c: &Cond, out: &mut Vec<(Field, String)>) {
+        match c {
+            Cond::Not(inner) => walk(inner, out),
+            Cond::And(parts) | Cond::Or(parts) => parts.iter().for_each(|p| walk(p, out)),
+            Cond::Atom(Atom::Field(f @ (Field::Query | Field::Cookie), name, _)) => {
+                if !out.iter().any(|(g, n)| g == f && n == name) {
+                    out.push((*f, name.clone()));
+                }
+            }
+            _ => {}
+        }
+    }
+    let mut fields = Vec::new();
+    for c in m
+        .preds
+        .iter()
+        .map(|p| &p.cond)
+        .chain(m.routes.iter().map(|r| &r.cond))
+    {
+        walk(c, &mut fields);
+    }
+    let locals = fields.iter().map(|(f, n)| field_local(*f, n));
+    quote!(#(
+        let #locals: ::core::cell::OnceCell<::core::option::Option<&[u8]>> = ::core::cell::OnceCell::new();
+    )*)
+}
+
 /// The test of one condition against the view `__sy_v`.
 fn cond(c: &Cond) -> TokenStream {
     let pv = quote!(::proxy_runtime::__private);
@@ -214,9 +255,14 @@ fn cond(c: &Cond) -> TokenStream {
             Atom::Field(field, name, test) => {
                 let (get, decoded) = match field {
                     Field::Header => {
-                        let values = quote!(__sy_v.header_values(#name));
+                        // The name is parsed once, at compile time, not per request.
+                        let header = quote!({
+                            static __SY_H: #pv::HeaderName = #pv::HeaderName::from_static(#name);
+                            &__SY_H
+                        });
+                        let values = quote!(__sy_v.req.headers.get_all(#header).iter().map(|__sy_h| __sy_h.as_bytes()));
                         return match test {
-                            Test::Present => quote!(__sy_v.req.headers.contains_key(#name)),
+                            Test::Present => quote!(__sy_v.req.headers.contains_key(#header)),
                             Test::Eq(v) => {
                                 let v = bstr(v);
                                 quote!(#values.any(|__sy_x| __sy_x == #v))
@@ -231,8 +277,18 @@ fn cond(c: &Cond) -> TokenStream {
                             }
                         };
                     }
-                    Field::Query => (quote!(__sy_v.query(#name)), true),
-                    Field::Cookie => (quote!(__sy_v.cookie(#name)), false),
+                    // Looked up once per request, on first use (see `field_locals`).
+                    Field::Query => {
+                        let local = field_local(*field, name);
+                        (quote!((*#local.get_or_init(|| __sy_v.query(#name)))), true)
+                    }
+                    Field::Cookie => {
+                        let local = field_local(*field, name);
+                        (
+                            quote!((*#local.get_or_init(|| __sy_v.cookie(#name)))),
+                            false,
+                        )
+                    }
                 };
                 let test = match (test, decoded) {
                     (Test::Present, _) => return quote!(#get.is_some()),
@@ -481,6 +537,7 @@ pub fn routes(m: &Model) -> TokenStream {
 
     let plan = plan(&m.routes);
     let lookup = host_lookup(&plan);
+    let fields = field_locals(m);
     let dispatch = blocks(m, &plan, &plan.blocks, &route_enum, &cluster_enum);
     let n_routes = m.routes.len();
     let n_clusters = m.clusters.len();
@@ -577,6 +634,7 @@ pub fn routes(m: &Model) -> TokenStream {
 
             #[allow(unused_variables, unreachable_code, clippy::all)]
             fn decide_view(__sy_v: &#pv::RequestView<'_>) -> #pv::Decision<Self> {
+                #fields
                 #(let #pred_locals: bool = #pred_conds;)*
                 #lookup
                 let (__sy_route, __sy_target) = '__sy_decide: {

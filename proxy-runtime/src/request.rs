@@ -178,7 +178,7 @@ fn with_normalized_path<R>(raw: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<R, 
 /// The host a request names: the `Host` header, else the authority of an absolute-form
 /// (or HTTP/2) request target. `None` when the header is not valid text.
 fn raw_host(req: &RequestHeader) -> Option<&[u8]> {
-    match req.headers.get("host") {
+    match req.headers.get(http::header::HOST) {
         Some(h) => {
             let b = h.as_bytes();
             (b.iter().all(|c| c.is_ascii_graphic())).then_some(b)
