@@ -210,6 +210,10 @@ pub fn path_is_normal(p: &[u8]) -> bool {
     let Some(rest) = p.strip_prefix(b"/") else {
         return true;
     };
+    // One pass for the common case: no escape, no `//`, no segment starting with a dot.
+    if !p.contains(&b'%') && !p.windows(2).any(|w| w == b"//" || w == b"/.") {
+        return true;
+    }
     if rest.contains(&b'%') {
         return false;
     }
