@@ -40,7 +40,7 @@ TARGET=${CARGO_TARGET_DIR:-target}/release/examples
 WORK=$(mktemp -d /tmp/switchyard-e2e.XXXXXX)
 PIDS=()
 cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
   sleep 0.3
   for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
   rm -rf "$WORK"
@@ -226,18 +226,18 @@ start() { # name port command... ; sets PID
   wait_port "$port"
 }
 
-# SIGINT: a fast shutdown for nginx, HAProxy and Pingora alike (SIGTERM makes Pingora wait out
-# its grace period).
-stop() { kill -INT "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# Pingora takes SIGINT as a fast shutdown (SIGTERM makes it wait out its grace period);
+# nginx and HAProxy take SIGTERM (a background job of a script ignores SIGINT).
+stop() { kill "-${2:-TERM}" "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
 start nginx 6192 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;'
 run_proxy nginx 6192 "$PID"; stop "$PID"
 start haproxy 6193 "$HAPROXY" -f "$WORK/haproxy/haproxy.cfg" -db
 run_proxy haproxy 6193 "$PID"; stop "$PID"
 start handwritten 6190 env LISTEN=127.0.0.1:6190 RUST_LOG=error "$TARGET/handwritten"
-run_proxy pingora-handwritten 6190 "$PID"; stop "$PID"
+run_proxy pingora-handwritten 6190 "$PID"; stop "$PID" INT
 start switchyard 6191 env RUST_LOG=error "$TARGET/bench_proxy" --listen 127.0.0.1:6191 --threads 1
-run_proxy switchyard 6191 "$PID"; stop "$PID"
+run_proxy switchyard 6191 "$PID"; stop "$PID" INT
 run_proxy direct 18081 ""
 
 # --- report ------------------------------------------------------------------------------

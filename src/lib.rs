@@ -35,6 +35,8 @@ enum Behaviour {
     Tls(Arc<rustls::ServerConfig>),
     /// Accept connections and never answer.
     Stall,
+    /// Read the request, then close the connection without answering.
+    Hangup,
 }
 
 /// TLS settings of a test backend.
@@ -113,6 +115,16 @@ impl Backend {
         )
     }
 
+    /// Start a backend that reads each request and hangs up without answering (a failure
+    /// after the request was sent).
+    pub fn spawn_hangup(name: &str) -> io::Result<Backend> {
+        Self::spawn_with(
+            name,
+            "127.0.0.1:0".parse().expect("literal"),
+            Behaviour::Hangup,
+        )
+    }
+
     /// From now on, answer every request with `status` (plain backends only).
     pub fn set_status(&self, status: u16) {
         if let Behaviour::Plain { status: s } = &self.behaviour {
@@ -186,12 +198,22 @@ impl Backend {
         rt.spawn(async move {
             let mut held = Vec::new();
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let Ok((stream, peer)) = listener.accept().await else {
                     continue;
                 };
                 let (name, hits) = (name.clone(), hits.clone());
                 match &behaviour {
                     Behaviour::Stall => held.push(stream),
+                    Behaviour::Hangup => {
+                        tokio::spawn(async move {
+                            use tokio::io::AsyncReadExt;
+                            let mut stream = stream;
+                            let mut buf = [0u8; 4096];
+                            if matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {
+                                hits.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                    }
                     Behaviour::Plain { status } => {
                         let status = status.clone();
                         tokio::spawn(serve(
@@ -200,6 +222,7 @@ impl Backend {
                             hits,
                             status,
                             false,
+                            peer,
                         ));
                     }
                     Behaviour::Tls(config) => {
@@ -220,6 +243,7 @@ impl Backend {
                                 hits,
                                 ok,
                                 client_cert,
+                                peer,
                             )
                             .await;
                         });
@@ -239,6 +263,7 @@ async fn serve<I>(
     hits: Arc<AtomicU64>,
     status: Arc<std::sync::atomic::AtomicU16>,
     client_cert: bool,
+    peer: SocketAddr,
 ) where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -254,6 +279,7 @@ async fn serve<I>(
             .header("x-path", path)
             .header("x-version", format!("{:?}", req.version()))
             .header("x-client-cert", if client_cert { "yes" } else { "no" })
+            .header("x-peer-ip", peer.ip().to_string())
             .body(Full::new(Bytes::from(name.to_string())))
             .expect("static response parts");
         async move { Ok::<_, Infallible>(resp) }

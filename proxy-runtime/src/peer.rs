@@ -128,3 +128,45 @@ pub fn build(spec: &ClusterSpec, files: &TlsFiles, addr: SocketAddr) -> Result<H
     }
     Ok(peer)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{Balance, Timeouts};
+
+    #[test]
+    fn cluster_options_reach_the_peer() {
+        static SPEC: ClusterSpec = ClusterSpec {
+            name: "c",
+            backends: &[],
+            balance: Balance::RoundRobin,
+            health: None,
+            retries: 0,
+            backup: None,
+            tls: None,
+            timeouts: Timeouts {
+                connect: Some(Duration::from_millis(300)),
+                total_connect: None,
+                read: Some(Duration::from_secs(5)),
+                write: None,
+                idle: Some(Duration::from_secs(60)),
+            },
+            passive: None,
+            bind_to: Some("127.0.0.2"),
+            tcp_keepalive: Some(Duration::from_secs(30)),
+        };
+        let peer = build(&SPEC, &TlsFiles::default(), "127.0.0.1:9".parse().unwrap()).unwrap();
+        let o = &peer.options;
+        assert_eq!(o.connection_timeout, Some(Duration::from_millis(300)));
+        assert_eq!(o.read_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(o.idle_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(
+            o.bind_to.as_ref().and_then(|b| b.addr),
+            Some("127.0.0.2:0".parse().unwrap())
+        );
+        assert_eq!(
+            o.tcp_keepalive.as_ref().map(|k| k.idle),
+            Some(Duration::from_secs(30))
+        );
+    }
+}

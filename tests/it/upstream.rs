@@ -30,6 +30,8 @@ proxy_runtime::routes! {
         backends: ["127.0.0.1:1", "127.0.0.1:2"],
         passive: { failures: 3, cooldown: 1s },
     }
+    cluster bound { backends: ["127.0.0.1:1"], bind_to: "127.0.0.2", tcp_keepalive: 60s }
+    cluster flaky { backends: ["127.0.0.1:1", "127.0.0.1:2"], retries: 1 }
     cluster late {
         backends: ["127.0.0.1:1", "127.0.0.1:2"],
         health: tcp { every: 1s, start: unhealthy },
@@ -41,6 +43,8 @@ proxy_runtime::routes! {
     route read_timeout: path_prefix("/read") => read_timeout;
     route connect_timeout: path_prefix("/connect") => connect_timeout;
     route passive: path_prefix("/passive") => passive;
+    route bound: path_prefix("/bound") => bound;
+    route flaky: path_prefix("/flaky") => flaky;
     route default: _ => late;
 }
 
@@ -303,4 +307,69 @@ fn start_unhealthy_keeps_backends_out_until_their_first_check_passes() {
     }
     let counts = spread(&c, proxy.addr(), "/", 100);
     assert_eq!(counts.get("alive"), Some(&100), "{counts:?}");
+}
+
+#[test]
+fn bind_to_sets_the_local_address_of_upstream_connections() {
+    let b = spawn_backend("seen");
+    let proxy = Upstream::builder()
+        .backends("bound", [b.addr_string()])
+        .start()
+        .expect("proxy starts");
+    let resp = client()
+        .get(format!("http://{}/bound", proxy.addr()))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["x-peer-ip"],
+        "127.0.0.2",
+        "connected from the bind_to address"
+    );
+}
+
+#[test]
+fn a_failure_after_sending_is_retried_only_for_idempotent_requests() {
+    let (hangup, good) = (
+        Backend::spawn_hangup("hangup").expect("backend"),
+        spawn_backend("good"),
+    );
+    let proxy = Upstream::builder()
+        .backends("flaky", [hangup.addr_string(), good.addr_string()])
+        .start()
+        .expect("proxy starts");
+    let c = client();
+    // GET is idempotent: a request the first backend dropped is sent again to the other.
+    for _ in 0..10 {
+        let a = get(&c, proxy.addr(), "/flaky", &[]);
+        assert_eq!((a.status, a.backend.as_str()), (200, "good"), "{a:?}");
+    }
+    assert!(
+        hangup.hits() >= 5,
+        "round robin sent GETs to the hanging backend too"
+    );
+    // POST is not: the requests that reached the hanging backend fail, none is repeated.
+    let before = (hangup.hits(), good.hits());
+    let statuses: Vec<u16> = (0..10)
+        .map(|_| {
+            c.post(format!("http://{}/flaky", proxy.addr()))
+                .body("x")
+                .send()
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+        .collect();
+    let failed = statuses.iter().filter(|&&s| s == 502).count() as u64;
+    assert_eq!(
+        failed,
+        hangup.hits() - before.0,
+        "each POST the backend dropped failed: {statuses:?}"
+    );
+    assert_eq!(
+        10 - failed,
+        good.hits() - before.1,
+        "no POST was sent twice: {statuses:?}"
+    );
+    assert!(failed > 0, "{statuses:?}");
 }
