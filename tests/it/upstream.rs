@@ -120,6 +120,13 @@ fn pki() -> &'static Pki {
     })
 }
 
+/// A builder of the table above. The table names certificate files, so they are made
+/// first, whichever test runs first.
+fn upstream() -> proxy_runtime::Builder<Upstream> {
+    pki();
+    Upstream::builder()
+}
+
 fn tls_backend(name: &str, tls: &TlsBackend) -> Backend {
     Backend::spawn_tls(name, tls).expect("TLS backend starts")
 }
@@ -132,7 +139,7 @@ fn answer(proxy: &proxy_runtime::Handle, path: &str) -> Answer {
 fn tls_with_the_right_ca_and_sni_works_over_h1_and_h2() {
     let pki = pki();
     let b = tls_backend("secure", &pki.server);
-    let proxy = Upstream::builder()
+    let proxy = upstream()
         .backends("tls_h1", [b.addr_string()])
         .backends("tls_h2", [b.addr_string()])
         .start()
@@ -164,7 +171,7 @@ fn an_untrusted_or_misnamed_certificate_is_a_502() {
         ("wrong name", &pki.wrong_name),
     ] {
         let b = tls_backend("impostor", tls);
-        let proxy = Upstream::builder()
+        let proxy = upstream()
             .backends("tls_h1", [b.addr_string()])
             .start()
             .expect("proxy starts");
@@ -183,7 +190,7 @@ fn mtls_presents_the_client_certificate_and_fails_without_it() {
         client_ca_pem: Some(pki.client_ca_pem.clone()),
     };
     let b = tls_backend("strict", &strict);
-    let proxy = Upstream::builder()
+    let proxy = upstream()
         .backends("mtls", [b.addr_string()])
         .backends("tls_h1", [b.addr_string()])
         .start()
@@ -221,7 +228,7 @@ fn a_missing_certificate_file_stops_start_up_naming_it() {
 fn read_and_connect_timeouts_fire_within_their_bounds() {
     let stalling = Backend::spawn_stalling("stall").expect("stalling backend");
     let (hole, _fillers, _socket) = switchyard::black_hole().expect("black hole");
-    let proxy = Upstream::builder()
+    let proxy = upstream()
         .backends("read_timeout", [stalling.addr_string()])
         .backends("connect_timeout", [hole.to_string()])
         .start()
@@ -245,7 +252,7 @@ fn read_and_connect_timeouts_fire_within_their_bounds() {
 fn passive_health_ejects_a_failing_backend_and_readmits_it_after_the_cooldown() {
     let (good, bad) = (spawn_backend("good"), spawn_backend("bad"));
     bad.set_status(500);
-    let proxy = Upstream::builder()
+    let proxy = upstream()
         .backends("passive", [good.addr_string(), bad.addr_string()])
         .start()
         .expect("proxy starts");
@@ -289,7 +296,7 @@ fn start_unhealthy_keeps_backends_out_until_their_first_check_passes() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().to_string()
     };
-    let proxy = Upstream::builder()
+    let proxy = upstream()
         .backends("late", [alive.addr_string(), dead])
         .start()
         .expect("proxy starts");
@@ -312,7 +319,7 @@ fn start_unhealthy_keeps_backends_out_until_their_first_check_passes() {
 #[test]
 fn bind_to_sets_the_local_address_of_upstream_connections() {
     let b = spawn_backend("seen");
-    let proxy = Upstream::builder()
+    let proxy = upstream()
         .backends("bound", [b.addr_string()])
         .start()
         .expect("proxy starts");
@@ -334,7 +341,7 @@ fn a_failure_after_sending_is_retried_only_for_idempotent_requests() {
         Backend::spawn_hangup("hangup").expect("backend"),
         spawn_backend("good"),
     );
-    let proxy = Upstream::builder()
+    let proxy = upstream()
         .backends("flaky", [hangup.addr_string(), good.addr_string()])
         .start()
         .expect("proxy starts");
