@@ -11,7 +11,7 @@ use pingora_http::RequestHeader;
 use pingora_ketama::{Bucket, Continuum};
 use pingora_load_balancing::discovery::Static;
 use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
-use pingora_load_balancing::selection::{BackendIter, BackendSelection, RoundRobin};
+use pingora_load_balancing::selection::RoundRobin;
 use pingora_load_balancing::{Backend, Backends, LoadBalancer};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
@@ -90,8 +90,7 @@ impl Cluster {
             .map(|m| backend(m.addr, m.weight))
             .collect::<BTreeSet<_>>();
         let template = peers.first().cloned();
-        let (health, service) =
-            balancer::<RoundRobin>(spec, backends, template, tracked(&members, &states))?;
+        let (health, service) = balancer(spec, backends, template, tracked(&members, &states))?;
         let ring = matches!(spec.balance, Balance::Consistent(_)).then(|| {
             let buckets: Vec<Bucket> = members
                 .iter()
@@ -137,54 +136,58 @@ impl Cluster {
         let gated =
             self.spec.passive.is_some() || self.spec.health.is_some_and(|h| h.start_unhealthy);
         let usable = |i: usize| {
-            let addr = &self.members[i].addr;
-            self.healthy(i) && !skip(addr) && (!gated || self.admits(addr))
+            self.healthy(i) && !skip(&self.members[i].addr) && (!gated || self.admits(i))
         };
-        let hash = match self.spec.balance {
-            Balance::Hash(_) => fnv1a(key),
-            Balance::RoundRobin | Balance::Random => 0,
+        // Candidates in the balancer's order, bounded, then every member as a last resort;
+        // the first usable one wins. Nothing here allocates.
+        let pick = |candidates: &mut dyn Iterator<Item = usize>| {
+            candidates
+                .take(MAX_ITERATIONS)
+                .chain(0..self.members.len())
+                .find(|&i| usable(i))
+                .map(|i| self.members[i].addr)
+        };
+        match self.spec.balance {
             Balance::Consistent(_) => {
-                // Walk the Ketama ring from the key's point to the first usable member.
+                // The Ketama ring from the key's point onwards.
                 let ring = self.ring.as_ref()?;
                 let mut idx = ring.node_idx(key);
-                for _ in 0..MAX_ITERATIONS {
+                let mut walk = std::iter::from_fn(|| {
                     let addr = ring.get_addr(&mut idx)?;
-                    if let Some(i) = self.members.iter().position(|m| m.addr == *addr) {
-                        if usable(i) {
-                            return Some(self.members[i].addr);
-                        }
-                    }
-                }
-                return (0..self.members.len())
-                    .find(|&i| usable(i))
-                    .map(|i| self.members[i].addr);
+                    Some(
+                        self.members
+                            .iter()
+                            .position(|m| m.addr == *addr)
+                            .unwrap_or(usize::MAX),
+                    )
+                })
+                .filter(|&i| i != usize::MAX);
+                pick(&mut walk)
             }
-        };
-        // Draw from the wheel as the balancer says; when the pick is unusable, draw again
-        // (the next slot, another random one, a rehash), so the share of a member that is
-        // down spreads evenly over the rest. Bounded, and allocation-free.
-        let len = self.wheel.len();
-        for attempt in 0..len.min(MAX_ITERATIONS) as u64 {
-            let slot = match self.spec.balance {
-                Balance::RoundRobin => self.next.fetch_add(1, Relaxed),
-                Balance::Random => random(),
-                _ => fnv1a(&(hash ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes())
-                    as usize,
-            };
-            let slot = if attempt == 0 && matches!(self.spec.balance, Balance::Hash(_)) {
-                hash as usize
-            } else {
-                slot
-            };
-            let i = usize::from(self.wheel[slot % len]);
-            if usable(i) {
-                return Some(self.members[i].addr);
+            balance => {
+                // Draws from the wheel as the balancer says; when a pick is unusable the next
+                // draw (the next slot, another random one, a rehash) spreads the share of a
+                // member that is down evenly over the rest.
+                let len = self.wheel.len().max(1);
+                let hash = if matches!(balance, Balance::Hash(_)) {
+                    fnv1a(key)
+                } else {
+                    0
+                };
+                let mut draws = (0..self.wheel.len() as u64).map(|attempt| {
+                    let slot = match balance {
+                        Balance::RoundRobin => self.next.fetch_add(1, Relaxed),
+                        Balance::Random => random(),
+                        _ if attempt == 0 => hash as usize,
+                        _ => fnv1a(
+                            &(hash ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes(),
+                        ) as usize,
+                    };
+                    usize::from(self.wheel[slot % len])
+                });
+                pick(&mut draws)
             }
         }
-        // Every draw was unusable: take any usable member.
-        (0..self.members.len())
-            .find(|&i| usable(i))
-            .map(|i| self.members[i].addr)
     }
 
     /// Pingora's active health of member `i`.
@@ -192,11 +195,8 @@ impl Cluster {
         self.health.backends().ready(&self.backends[i])
     }
 
-    /// Passive health and `start: unhealthy` let `addr` take traffic.
-    fn admits(&self, addr: &SocketAddr) -> bool {
-        let Some(i) = self.members.iter().position(|m| m.addr == *addr) else {
-            return false;
-        };
+    /// Passive health and `start: unhealthy` let member `i` take traffic.
+    fn admits(&self, i: usize) -> bool {
         let state = &self.states[i];
         if self.spec.health.is_some_and(|h| h.start_unhealthy) && !state.checked_ok.load(Relaxed) {
             return false;
@@ -238,14 +238,6 @@ impl Cluster {
         }
     }
 
-    /// Whether backend `addr` is currently healthy (and a member).
-    pub fn is_healthy(&self, addr: SocketAddr) -> bool {
-        self.members
-            .iter()
-            .position(|m| m.addr == addr)
-            .is_some_and(|i| self.healthy(i))
-    }
-
     /// The peer to connect to for backend `addr`.
     pub fn peer(&self, addr: SocketAddr) -> Option<HttpPeer> {
         let i = self.members.iter().position(|m| m.addr == addr)?;
@@ -268,17 +260,13 @@ struct Tracker {
     states: Arc<[MemberState]>,
 }
 
-fn balancer<S>(
+fn balancer(
     spec: &'static ClusterSpec,
     backends: BTreeSet<Backend>,
     template: Option<HttpPeer>,
     tracker: Tracker,
-) -> Result<(Arc<LoadBalancer<S>>, Service), Error>
-where
-    S: BackendSelection + Send + Sync + 'static,
-    S::Iter: BackendIter,
-{
-    let mut lb = LoadBalancer::<S>::from_backends(Backends::new(Static::new(backends)));
+) -> Result<(Health, Service), Error> {
+    let mut lb = LoadBalancer::<RoundRobin>::from_backends(Backends::new(Static::new(backends)));
     // Static discovery answers at once; run it now so the cluster has members before the
     // first request, whether or not a background service ever runs.
     let discovered = now_or_never(lb.update()).ok_or_else(|| Error::Startup {

@@ -148,6 +148,11 @@ impl<T: Table> Proxy<T> {
         }
     }
 
+    /// The live cluster a request is at.
+    fn cluster_of(&self, cluster: Option<T::Cluster>) -> Option<&Cluster> {
+        self.clusters.get(T::cluster_index(cluster?))
+    }
+
     /// Which cluster a split sends this request to.
     fn split_arm(&self, view: &RequestView<'_>, index: usize) -> usize {
         let split = &T::SPLITS[index];
@@ -316,11 +321,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         mut e: Box<PError>,
     ) -> Box<PError> {
         let parts = T::ctx_parts(ctx);
-        let Some(cluster) = parts
-            .cluster
-            .map(T::cluster_index)
-            .and_then(|i| self.clusters.get(i))
-        else {
+        let Some(cluster) = self.cluster_of(*parts.cluster) else {
             return e;
         };
         log::warn!(
@@ -349,10 +350,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
     ) -> Box<PError> {
         let mut e = e.more_context(format!("Peer: {peer}"));
         let parts = T::ctx_parts(ctx);
-        let cluster = parts
-            .cluster
-            .map(T::cluster_index)
-            .and_then(|i| self.clusters.get(i));
+        let cluster = self.cluster_of(*parts.cluster);
         if let (Some(cluster), Some(addr)) = (cluster, peer._address.as_inet()) {
             cluster.report(*addr, false);
         }
@@ -378,10 +376,8 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         ctx: &mut Self::CTX,
     ) -> PResult<()> {
         let parts = T::ctx_parts(ctx);
-        if let (Some(index), Some(addr)) = (parts.cluster.map(T::cluster_index), *parts.backend) {
-            if let Some(cluster) = self.clusters.get(index) {
-                cluster.report(addr, upstream_response.status.as_u16() < 500);
-            }
+        if let (Some(cluster), Some(addr)) = (self.cluster_of(*parts.cluster), *parts.backend) {
+            cluster.report(addr, upstream_response.status.as_u16() < 500);
         }
         Ok(())
     }
