@@ -162,22 +162,23 @@ fn cluster_spec(c: &Cluster) -> TokenStream {
 /// The local that caches the value of query parameter or cookie `name` for one request.
 fn field_local(field: Field, name: &str) -> Ident {
     let hex: String = name.bytes().map(|b| format!("{b:02x}")).collect();
-    let kind = if field == Field::Query {
-        "query"
-    } else {
-        "cookie"
+    let kind = match field {
+        Field::Query => "query",
+        Field::Cookie => "cookie",
+        Field::Header => "header",
     };
     format_ident!("__sy_{}_{}", kind, hex)
 }
 
-/// One lazily filled local per query parameter and cookie the table tests, so a request
-/// parses its `Cookie` header and query string at most once per name.
+/// One lazily filled local per header, query parameter and cookie the table tests, so a
+/// request looks each header up, and parses its `Cookie` header and query string, at most
+/// once per name.
 fn field_locals(m: &Model) -> TokenStream {
     fn walk(c: &Cond, out: &mut Vec<(Field, String)>) {
         match c {
             Cond::Not(inner) => walk(inner, out),
             Cond::And(parts) | Cond::Or(parts) => parts.iter().for_each(|p| walk(p, out)),
-            Cond::Atom(Atom::Field(f @ (Field::Query | Field::Cookie), name, _)) => {
+            Cond::Atom(Atom::Field(f, name, _)) => {
                 if !out.iter().any(|(g, n)| g == f && n == name) {
                     out.push((*f, name.clone()));
                 }
@@ -194,10 +195,37 @@ fn field_locals(m: &Model) -> TokenStream {
     {
         walk(c, &mut fields);
     }
-    let locals = fields.iter().map(|(f, n)| field_local(*f, n));
-    quote!(#(
-        let #locals: ::core::cell::OnceCell<::core::option::Option<&[u8]>> = ::core::cell::OnceCell::new();
-    )*)
+    let pv = quote!(::proxy_runtime::__private);
+    let locals = fields.iter().map(|(f, n)| {
+        let local = field_local(*f, n);
+        match f {
+            Field::Header => quote!(
+                let #local: ::core::cell::OnceCell<#pv::HeaderLines<'_>> = ::core::cell::OnceCell::new();
+            ),
+            _ => quote!(
+                let #local: ::core::cell::OnceCell<::core::option::Option<&[u8]>> = ::core::cell::OnceCell::new();
+            ),
+        }
+    });
+    quote!(#(#locals)*)
+}
+
+/// The bytes every match of `re` starts with, when it is anchored at the start (`^`) and
+/// they are known; `None` when there is nothing to test before running the regex.
+fn regex_required_prefix(re: &str) -> Option<Vec<u8>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    use regex_syntax::hir::Look;
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(re)
+        .ok()?;
+    if !hir.properties().look_set_prefix().contains(Look::Start) {
+        return None;
+    }
+    let seq = Extractor::new().kind(ExtractKind::Prefix).extract(&hir);
+    let prefix = seq.longest_common_prefix()?;
+    (!prefix.is_empty()).then(|| prefix.to_vec())
 }
 
 /// The test of one condition against the view `__sy_v`.
@@ -238,13 +266,21 @@ fn cond(c: &Cond) -> TokenStream {
                 let p = bstr(p);
                 quote!(#pv::path_prefix_segment(__sy_v.path, #p))
             }
-            Atom::PathRegex(re) => quote!({
-                static __SY_RE: #pv::LazyRegex = #pv::LazyRegex::new(|| {
-                    // Checked by `routes!` with the same regex crate; cannot fail.
-                    #pv::Regex::new(#re).unwrap_or_else(|_| #pv::Regex::new("$^").unwrap())
+            Atom::PathRegex(re) => {
+                // `^/users/[0-9]+$` can only match under `/users/`: a `starts_with` turns
+                // most paths away before the regex engine is entered.
+                let guard = regex_required_prefix(re).map(|p| {
+                    let p = proc_macro2::Literal::byte_string(&p);
+                    quote!(__sy_v.path.starts_with(#p) &&)
                 });
-                __SY_RE.is_match(__sy_v.path)
-            }),
+                quote!({
+                    static __SY_RE: #pv::LazyRegex = #pv::LazyRegex::new(|| {
+                        // Checked by `routes!` with the same regex crate; cannot fail.
+                        #pv::Regex::new(#re).unwrap_or_else(|_| #pv::Regex::new("$^").unwrap())
+                    });
+                    #guard __SY_RE.is_match(__sy_v.path)
+                })
+            }
             Atom::Method(ms) => {
                 let ms = ms.iter().map(|m| Ident::new(m, Span::call_site()));
                 quote!((#(__sy_v.req.method == #pv::Method::#ms)||*))
@@ -260,9 +296,12 @@ fn cond(c: &Cond) -> TokenStream {
                             static __SY_H: #pv::HeaderName = #pv::HeaderName::from_static(#name);
                             &__SY_H
                         });
-                        let values = quote!(__sy_v.req.headers.get_all(#header).iter().map(|__sy_h| __sy_h.as_bytes()));
+                        // Looked up once per request, on first use (see `field_locals`).
+                        let local = field_local(*field, name);
+                        let lines = quote!(#local.get_or_init(|| __sy_v.header_lines(#header)));
+                        let values = quote!(#lines.iter());
                         return match test {
-                            Test::Present => quote!(__sy_v.req.headers.contains_key(#header)),
+                            Test::Present => quote!(#lines.present()),
                             Test::Eq(v) => {
                                 let v = bstr(v);
                                 quote!(#values.any(|__sy_x| __sy_x == #v))
@@ -465,12 +504,19 @@ fn host_lookup(plan: &Plan) -> TokenStream {
     for (id, h) in plan.hosts.iter().enumerate() {
         by_len.entry(h.len()).or_default().push(id);
     }
+    // Within a length, the host is compared as a fixed-size array: the compiler turns
+    // `[u8; N] == [u8; N]` into a few word compares instead of a call to `memcmp`.
+    //     16 => match <&[u8; 16]>::try_from(host) {
+    //         Ok(h) => if h == b"api0.example.com" { 0 } else if .. { 1 } else { MAX }, ..
     let len_arms = by_len.iter().map(|(len, ids)| {
-        let arms = ids.iter().map(|&id| {
-            let h = bstr(&plan.hosts[id]);
-            quote!(#h => #id,)
+        let tests = ids.iter().map(|&id| {
+            let h = proc_macro2::Literal::byte_string(plan.hosts[id].as_bytes());
+            quote!(if __sy_h == #h { #id } else)
         });
-        quote!(#len => match __sy_v.host { #(#arms)* _ => usize::MAX },)
+        quote!(#len => match <&[u8; #len]>::try_from(__sy_v.host) {
+            ::core::result::Result::Ok(__sy_h) => #(#tests)* { usize::MAX },
+            ::core::result::Result::Err(_) => usize::MAX,
+        },)
     });
     quote!(let __sy_host_id: usize = match __sy_v.host.len() { #(#len_arms)* _ => usize::MAX };)
 }
@@ -706,5 +752,29 @@ pub fn fallback(input: &crate::ast::RouteTable) -> TokenStream {
             }
         },
         None => TokenStream::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::regex_required_prefix;
+
+    #[test]
+    fn regex_guards_only_anchored_known_prefixes() {
+        // (regex, the prefix every match must start with)
+        let cases: [(&str, Option<&[u8]>); 8] = [
+            ("^/users/[0-9]+$", Some(b"/users/")),
+            ("^/u3/[0-9]+$", Some(b"/u3/")),
+            ("^/(api|app)/", Some(b"/ap")),
+            ("^/a|^/b", Some(b"/")),
+            ("(?i)^/Admin", Some(b"/")),
+            // Not anchored: a match may start anywhere.
+            ("/users/[0-9]+$", None),
+            ("^.*\\.php$", None),
+            ("^$", None),
+        ];
+        for (re, want) in cases {
+            assert_eq!(regex_required_prefix(re).as_deref(), want, "{re}");
+        }
     }
 }

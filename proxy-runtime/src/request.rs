@@ -64,13 +64,9 @@ impl<'a> RequestView<'a> {
         client: Option<IpAddr>,
         f: impl FnOnce(&RequestView<'_>) -> R,
     ) -> Result<R, BadRequest> {
-        let raw_host = raw_host(req).ok_or(BadRequest::BadHost)?;
-        let host = strip_host(raw_host);
-        if host.len() > MAX_HOST {
-            return Err(BadRequest::BadHost);
-        }
+        let (host, upper) = host_of(req)?;
         let raw_path = req.uri.path().as_bytes();
-        if host.iter().any(u8::is_ascii_uppercase) {
+        if upper {
             with_lower_host(host, |host| with_path(req, host, raw_path, client, f))
         } else {
             with_path(req, host, raw_path, client, f)
@@ -87,6 +83,13 @@ impl<'a> RequestView<'a> {
             .map(|v| v.as_bytes())
     }
 
+    /// The header lines named `name`, found with one lookup; iterate with
+    /// [`HeaderLines::iter`] as often as needed without looking the name up again.
+    #[inline]
+    pub fn header_lines(&self, name: &http::HeaderName) -> HeaderLines<'a> {
+        HeaderLines(self.req.headers.get_all(name))
+    }
+
     /// The raw (still percent-encoded) value of query parameter `name`, first occurrence.
     #[inline]
     pub fn query(&self, name: &str) -> Option<&'a [u8]> {
@@ -97,8 +100,11 @@ impl<'a> RequestView<'a> {
     #[inline]
     pub fn cookie(&self, name: &str) -> Option<&'a [u8]> {
         let name = name.as_bytes();
-        self.header_values("cookie")
-            .find_map(|h| cookie_value(h, name))
+        self.req
+            .headers
+            .get_all(http::header::COOKIE)
+            .into_iter()
+            .find_map(|h| cookie_value(h.as_bytes(), name))
     }
 
     /// The bytes of a hashing key, or `None` when the request lacks it.
@@ -175,16 +181,61 @@ fn with_normalized_path<R>(raw: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<R, 
     Ok(f(&buf[..len]))
 }
 
-/// The host a request names: the `Host` header, else the authority of an absolute-form
-/// (or HTTP/2) request target. `None` when the header is not valid text.
-fn raw_host(req: &RequestHeader) -> Option<&[u8]> {
-    match req.headers.get(http::header::HOST) {
-        Some(h) => {
-            let b = h.as_bytes();
-            (b.iter().all(|c| c.is_ascii_graphic())).then_some(b)
-        }
-        None => Some(req.uri.host().map(str::as_bytes).unwrap_or(b"")),
+/// The lines of one header in a request, looked up once.
+pub struct HeaderLines<'a>(http::header::GetAll<'a, http::HeaderValue>);
+
+impl<'a> HeaderLines<'a> {
+    /// The values, one per header line, in order.
+    #[inline]
+    pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> {
+        self.0.iter().map(|v| v.as_bytes())
     }
+
+    /// The request has at least one such line.
+    #[inline]
+    pub fn present(&self) -> bool {
+        self.0.iter().next().is_some()
+    }
+}
+
+/// The host a request names (the `Host` header, else the authority of an absolute-form or
+/// HTTP/2 request target), port and trailing dot stripped, and whether it has capitals.
+/// One pass over the bytes classifies them all.
+#[inline]
+fn host_of(req: &RequestHeader) -> Result<(&[u8], bool), BadRequest> {
+    // Clients send `Host` first or nearly so: a look at the first few header lines finds
+    // it without hashing; otherwise the map lookup.
+    let first = req
+        .headers
+        .iter()
+        .take(4)
+        .find_map(|(name, value)| (name == http::header::HOST).then_some(value));
+    let raw = match first.or_else(|| req.headers.get(http::header::HOST)) {
+        Some(h) => h.as_bytes(),
+        None => req.uri.host().map(str::as_bytes).unwrap_or(b""),
+    };
+    if raw.len() > MAX_HOST + 6 {
+        return Err(BadRequest::BadHost);
+    }
+    // Branch-free so the loop vectorizes: not printable ASCII, capitals, colons.
+    let (mut bad, mut upper, mut colon) = (false, false, false);
+    for &c in raw {
+        bad |= c.wrapping_sub(0x21) > 0x7e - 0x21;
+        upper |= c.wrapping_sub(b'A') < 26;
+        colon |= c == b':';
+    }
+    if bad {
+        return Err(BadRequest::BadHost);
+    }
+    let host = if colon || raw.last() == Some(&b'.') {
+        strip_host(raw)
+    } else {
+        raw
+    };
+    if host.len() > MAX_HOST {
+        return Err(BadRequest::BadHost);
+    }
+    Ok((host, upper))
 }
 
 /// Strip the port (`host:8080`, `[::1]:8080`) and one trailing dot.
@@ -210,8 +261,14 @@ pub fn path_is_normal(p: &[u8]) -> bool {
     let Some(rest) = p.strip_prefix(b"/") else {
         return true;
     };
-    // One pass for the common case: no escape, no `//`, no segment starting with a dot.
-    if !p.contains(&b'%') && !p.windows(2).any(|w| w == b"//" || w == b"/.") {
+    // The common case: no escape, and no slash followed by a slash or a dot. Branch-free
+    // over byte pairs, so the loop vectorizes (paths are short: a call to memchr costs
+    // more than this).
+    let mut odd = false;
+    for (&a, &b) in p.iter().zip(rest) {
+        odd |= (b == b'%') | ((a == b'/') & ((b == b'/') | (b == b'.')));
+    }
+    if !odd {
         return true;
     }
     if rest.contains(&b'%') {
@@ -326,19 +383,35 @@ pub fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
 }
 
 /// The value of cookie `name` in one `Cookie` header (`a=1; beta=true`), quotes removed.
+/// Pairs are found with `memchr` on `;`; only a pair that starts with the name is looked
+/// at further.
 pub fn cookie_value<'c>(header: &'c [u8], name: &[u8]) -> Option<&'c [u8]> {
-    header.split(|&c| c == b';').find_map(|pair| {
-        let pair = trim_ows(pair);
-        let eq = pair.iter().position(|&c| c == b'=')?;
-        if trim_ows(&pair[..eq]) != name {
+    let mut rest = header;
+    loop {
+        let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
+        let pair = trim_start_ows(&rest[..end]);
+        if let Some(after) = pair.strip_prefix(name) {
+            if let [b'=', v @ ..] = trim_start_ows(after) {
+                let v = trim_ows(v);
+                return Some(match v {
+                    [b'"', inner @ .., b'"'] => inner,
+                    _ => v,
+                });
+            }
+        }
+        if end == rest.len() {
             return None;
         }
-        let v = trim_ows(&pair[eq + 1..]);
-        Some(match v {
-            [b'"', inner @ .., b'"'] => inner,
-            _ => v,
-        })
-    })
+        rest = &rest[end + 1..];
+    }
+}
+
+#[inline]
+fn trim_start_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    s
 }
 
 fn trim_ows(mut s: &[u8]) -> &[u8] {
@@ -419,21 +492,21 @@ pub fn decoded_contains(raw: &[u8], needle: &[u8], plus_is_space: bool) -> bool 
 }
 
 /// Byte-string search.
-#[inline]
+#[inline(always)]
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
 /// `host` is `suffix` or ends with `.suffix` (`*.example.com` matches `a.example.com`,
 /// not `example.com`, not `badexample.com`). `dot_suffix` is `".example.com"`.
-#[inline]
+#[inline(always)]
 pub fn host_wildcard(host: &[u8], dot_suffix: &[u8]) -> bool {
     host.len() > dot_suffix.len() && host.ends_with(dot_suffix)
 }
 
 /// Segment-aware prefix: `/api` matches `/api`, `/api/` and `/api/x`, not `/apiary`. A
 /// prefix ending in `/` is a plain prefix.
-#[inline]
+#[inline(always)]
 pub fn path_prefix_segment(path: &[u8], prefix: &[u8]) -> bool {
     path.starts_with(prefix)
         && (prefix.ends_with(b"/") || path.len() == prefix.len() || path[prefix.len()] == b'/')
@@ -525,6 +598,35 @@ mod tests {
         assert_eq!(cookie_value(h, b"session_id"), Some(&b"abc"[..]));
         assert_eq!(cookie_value(h, b"eta"), None);
         assert_eq!(cookie_value(b"beta", b"beta"), None);
+    }
+
+    #[test]
+    fn reads_the_host_wherever_it_is() {
+        // (header lines before `Host`, Host value, expected host or error)
+        let cases: [(usize, &str, Result<&str, BadRequest>); 7] = [
+            (0, "api.example.com", Ok("api.example.com")),
+            (3, "API.Example.com:8080", Ok("api.example.com")),
+            // Past the first few lines: found by the map lookup.
+            (9, "late.example.com.", Ok("late.example.com")),
+            (0, "[::1]:8080", Ok("[::1]")),
+            (0, "a b.example.com", Err(BadRequest::BadHost)),
+            (5, "caf\u{e9}.example.com", Err(BadRequest::BadHost)),
+            (0, "", Ok("")),
+        ];
+        for (before, host, want) in cases {
+            let mut req = RequestHeader::build("GET", b"/x", None).unwrap();
+            for i in 0..before {
+                req.append_header(format!("x-h{i}"), "v").unwrap();
+            }
+            req.append_header("host", host).unwrap();
+            let got =
+                RequestView::with(&req, None, |v| String::from_utf8(v.host.to_vec()).unwrap());
+            assert_eq!(
+                got.as_deref().map_err(|e| *e),
+                want,
+                "{before} lines, then Host: {host}"
+            );
+        }
     }
 
     #[test]
