@@ -362,6 +362,25 @@ fn cond(c: &Cond) -> TokenStream {
     }
 }
 
+/// The `respond(..)` targets of the table, in rule order: `Table::RESPONSES`.
+fn responses(m: &Model) -> impl Iterator<Item = (u16, &str)> {
+    m.routes.iter().filter_map(|r| match &r.target {
+        Target::Respond(status, body) => Some((*status, body.as_str())),
+        _ => None,
+    })
+}
+
+/// The index of the `respond(..)` target `t` (one of the table's rules) in
+/// `Table::RESPONSES`.
+fn respond_index(m: &Model, t: &Target) -> u32 {
+    let position = m
+        .routes
+        .iter()
+        .filter(|r| matches!(r.target, Target::Respond(..)))
+        .position(|r| std::ptr::eq(&r.target, t));
+    position.unwrap_or(0) as u32
+}
+
 fn target(m: &Model, t: &Target, cluster_enum: &Ident) -> TokenStream {
     let pv = quote!(::proxy_runtime::__private);
     match t {
@@ -369,8 +388,14 @@ fn target(m: &Model, t: &Target, cluster_enum: &Ident) -> TokenStream {
             let v = camel(&m.clusters[*i].name);
             quote!(#pv::Target::Cluster(#cluster_enum::#v))
         }
-        Target::Split(i) => quote!(#pv::Target::Split(#i)),
-        Target::Respond(status, body) => quote!(#pv::Target::Respond(#status, #body)),
+        Target::Split(i) => {
+            let i = *i as u32;
+            quote!(#pv::Target::Split(#i))
+        }
+        Target::Respond(..) => {
+            let i = respond_index(m, t);
+            quote!(#pv::Target::Respond(#i))
+        }
     }
 }
 
@@ -554,6 +579,8 @@ pub fn routes(m: &Model) -> TokenStream {
         let (n, mt, tt) = (r.name.to_string(), &r.matcher_text, &r.target_text);
         quote!(#pv::RouteSpec { name: #n, matcher: #mt, target: #tt })
     });
+    let response_specs =
+        responses(m).map(|(status, body)| quote!(#pv::Response { status: #status, body: #body }));
     let split_specs = m.splits.iter().map(|s| {
         let arms = s.arms.iter().map(|(c, w)| quote!((#c, #w)));
         let total: u32 = s.arms.iter().map(|a| a.1).sum();
@@ -677,8 +704,10 @@ pub fn routes(m: &Model) -> TokenStream {
             const CLUSTERS: &'static [#pv::ClusterSpec] = &[#(#specs),*];
             const ROUTES: &'static [#pv::RouteSpec] = &[#(#route_specs),*];
             const SPLITS: &'static [#pv::SplitSpec] = &[#(#split_specs),*];
+            const RESPONSES: &'static [#pv::Response] = &[#(#response_specs),*];
 
             #[allow(unused_variables, unreachable_code, clippy::all)]
+            #[inline]
             fn decide_view(__sy_v: &#pv::RequestView<'_>) -> #pv::Decision<Self> {
                 #fields
                 #(let #pred_locals: bool = #pred_conds;)*

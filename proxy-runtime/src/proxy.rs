@@ -2,7 +2,7 @@
 
 use crate::cluster::Cluster;
 use crate::request::{BadRequest, RequestView};
-use crate::spec::{Balance, ClusterSpec, RouteSpec, SplitSpec, Target};
+use crate::spec::{Balance, ClusterSpec, Response, RouteSpec, SplitSpec, Target};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -33,6 +33,8 @@ pub trait Table: Sized + Send + Sync + 'static {
     const ROUTES: &'static [RouteSpec];
     /// The weighted splits, indexed by `Target::Split`.
     const SPLITS: &'static [SplitSpec];
+    /// The fixed answers of `respond(..)` rules, indexed by `Target::Respond`.
+    const RESPONSES: &'static [Response];
 
     /// Decide a request: which rule matches and where it goes. Allocates nothing.
     fn decide_view(view: &RequestView<'_>) -> Decision<Self>;
@@ -63,6 +65,16 @@ pub struct Decision<T: Table> {
     pub target: Target<T::Cluster>,
     /// The value of each named predicate for this request.
     pub predicates: T::Predicates,
+}
+
+impl<T: Table> Decision<T> {
+    /// The status and body, when the target is a fixed answer (`respond(..)`).
+    pub fn response(&self) -> Option<Response> {
+        match self.target {
+            Target::Respond(i) => T::RESPONSES.get(i as usize).copied(),
+            _ => None,
+        }
+    }
 }
 
 impl<T: Table> Clone for Decision<T> {
@@ -241,7 +253,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             let decision = T::decide_view(view);
             let cluster = match decision.target {
                 Target::Cluster(c) => Some(T::cluster_index(c)),
-                Target::Split(i) => Some(self.split_arm(view, i)),
+                Target::Split(i) => Some(self.split_arm(view, i as usize)),
                 Target::Respond(..) | Target::NoRoute => None,
             };
             (decision, cluster)
@@ -259,7 +271,10 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         parts.state.primary = cluster;
         *parts.cluster = cluster.map(T::cluster_at);
         match decision.target {
-            Target::Respond(status, body) => respond(session, status, body).await,
+            Target::Respond(i) => {
+                let r = T::RESPONSES[i as usize];
+                respond(session, r.status, r.body).await
+            }
             Target::NoRoute => respond(session, 404, "no route matches this request\n").await,
             Target::Cluster(_) | Target::Split(_) => Ok(false),
         }

@@ -295,7 +295,7 @@ pub fn explain<T: Table>(
     let target = match decision.target {
         Target::Cluster(c) => format!("cluster `{}`", T::CLUSTERS[T::cluster_index(c)].name),
         Target::Split(i) => {
-            let split = &T::SPLITS[i];
+            let split = &T::SPLITS[i as usize];
             let arms: Vec<String> = split
                 .arms
                 .iter()
@@ -303,7 +303,10 @@ pub fn explain<T: Table>(
                 .collect();
             format!("split {{ {} }}", arms.join(", "))
         }
-        Target::Respond(status, body) => format!("respond({status}, {body:?})"),
+        Target::Respond(i) => {
+            let r = T::RESPONSES[i as usize];
+            format!("respond({}, {:?})", r.status, r.body)
+        }
         Target::NoRoute => "404 (no rule matches)".to_owned(),
     };
     let normalized = RequestView::with(&req, client, |v| {

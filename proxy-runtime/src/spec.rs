@@ -188,15 +188,26 @@ pub struct SplitSpec {
     pub by: Option<Key>,
 }
 
+/// The fixed answer of a `respond(status, body)` rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Response {
+    /// The HTTP status.
+    pub status: u16,
+    /// The response body.
+    pub body: &'static str,
+}
+
 /// What a rule sends a request to. `C` is the table's cluster enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target<C: 'static> {
     /// A cluster.
     Cluster(C),
-    /// A weighted split: the index of the split in the table's split list.
-    Split(usize),
-    /// A fixed answer: status and body.
-    Respond(u16, &'static str),
+    /// A weighted split: the index of the split in [`Table::SPLITS`](crate::Table::SPLITS).
+    Split(u32),
+    /// A fixed answer: the index of its status and body in
+    /// [`Table::RESPONSES`](crate::Table::RESPONSES). (An index, not the text, keeps a
+    /// `Decision` small enough to be returned in registers.)
+    Respond(u32),
     /// No rule matched: answered with 404.
     NoRoute,
 }

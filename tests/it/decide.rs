@@ -2,7 +2,7 @@
 //! socket.
 
 use pingora_http::RequestHeader;
-use proxy_runtime::Target;
+use proxy_runtime::{Response, Target};
 use std::net::IpAddr;
 
 proxy_runtime::routes! {
@@ -176,7 +176,13 @@ fn every_matcher_matches_what_it_says_and_nothing_else() {
 #[test]
 fn decisions_carry_targets_and_predicates() {
     let d = Lang::decide(&req("GET", "/tea", &[]), None).unwrap();
-    assert_eq!(d.target, Target::Respond(418, "short and stout"));
+    assert_eq!(
+        d.response(),
+        Some(Response {
+            status: 418,
+            body: "short and stout"
+        })
+    );
     let d = Lang::decide(&req("GET", "/", &[("user-agent", "Mobile")]), None).unwrap();
     assert_eq!(d.target, Target::Cluster(LangCluster::A));
     assert_eq!(

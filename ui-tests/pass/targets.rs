@@ -2,7 +2,7 @@
 // balancer and hashing key.
 
 use pingora_http::RequestHeader;
-use proxy_runtime::Target;
+use proxy_runtime::{Response, Target};
 
 proxy_runtime::routes! {
     proxy Targets;
@@ -79,11 +79,14 @@ fn main() {
 
     let d = Targets::decide(&req("/teapot", "example.com"), None).unwrap();
     assert_eq!(d.route, Some(TargetsRoute::Teapot));
-    assert_eq!(d.target, Target::Respond(418, "I'm a teapot\n"));
+    assert_eq!(
+        d.response(),
+        Some(Response { status: 418, body: "I'm a teapot\n" })
+    );
 
     let d = Targets::decide(&req("/old/page", "example.com"), None).unwrap();
     assert_eq!(d.route, Some(TargetsRoute::Gone));
-    assert_eq!(d.target, Target::Respond(410, "gone"));
+    assert_eq!(d.response(), Some(Response { status: 410, body: "gone" }));
 
     let d = Targets::decide(&req("/ip", "example.com"), None).unwrap();
     assert_eq!(d.route, Some(TargetsRoute::ByIp));
