@@ -6,6 +6,9 @@
 //! python3 benches/report.py      # ns per decision and ratios from target/criterion
 //! ```
 //!
+//! `floor` is not a decider: it only looks up the `Host` and `Cookie` headers of each
+//! request, the least any decider of this mix must do.
+//!
 //! Each iteration decides the same 64 requests (built once, before timing), so the figure
 //! criterion prints is for 64 decisions; `benches/report.py` divides. Before timing, every
 //! request is decided by all three and checked against the rule `benches/gen.py` computed
@@ -241,6 +244,18 @@ macro_rules! size {
             b.iter(|| {
                 for r in &heads {
                     black_box($module::$table::decide(black_box(r), None).ok());
+                }
+            })
+        });
+        // Not a decider: the two header lookups this request mix makes any decider do
+        // (`Host`, and `Cookie` for the cookie rules), with nothing parsed or compared. A
+        // lower bound for all three on these requests.
+        g.bench_function("floor", |b| {
+            static HOST: HeaderName = HeaderName::from_static("host");
+            static COOKIE: HeaderName = HeaderName::from_static("cookie");
+            b.iter(|| {
+                for r in &heads {
+                    black_box((r.headers.get(&HOST).is_some(), r.headers.get(&COOKIE).is_some()));
                 }
             })
         });

@@ -13,6 +13,8 @@ import sys
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "criterion")
 SIZES = [10, 100, 1000]
 KINDS = ["generated", "handwritten", "interpreted"]
+# Not a decider: the Host and Cookie header lookups alone (see benches/decide.rs).
+FLOOR = "floor"
 PER_ITER = 64
 
 
@@ -29,20 +31,21 @@ def main():
     ns = {}
     try:
         for s in SIZES:
-            for k in KINDS:
+            for k in KINDS + [FLOOR]:
                 ns[s, k] = estimate(s, k)
     except FileNotFoundError as e:
         sys.exit(f"missing {e.filename}: run the benchmark first")
     print("| rules | generated ns/decision | hand-written ns/decision | interpreted ns/decision "
-          "| hand-written / generated | interpreted / generated |")
-    print("|---:|---:|---:|---:|---:|---:|")
+          "| hand-written / generated | interpreted / generated | floor (Host + Cookie lookups) |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
     for s in SIZES:
         g, h, i = (ns[s, k][0] for k in KINDS)
-        print(f"| {s} | {g:.1f} | {h:.1f} | {i:.1f} | {h / g:.2f}× | {i / g:.1f}× |")
+        f = ns[s, FLOOR][0]
+        print(f"| {s} | {g:.1f} | {h:.1f} | {i:.1f} | {h / g:.2f}× | {i / g:.1f}× | {f:.1f} |")
     print()
     print("Median of criterion's samples, per decision (95% interval of the median):")
     for s in SIZES:
-        parts = [f"{k} {ns[s, k][1]:.1f}–{ns[s, k][2]:.1f}" for k in KINDS]
+        parts = [f"{k} {ns[s, k][1]:.1f}–{ns[s, k][2]:.1f}" for k in KINDS + [FLOOR]]
         print(f"- {s} rules: " + ", ".join(parts) + " ns")
     print()
     print("Growth from 10 to 1,000 rules (time at 1,000 / time at 10):")

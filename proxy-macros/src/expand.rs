@@ -196,6 +196,10 @@ fn field_locals(m: &Model) -> TokenStream {
         walk(c, &mut fields);
     }
     let pv = quote!(::proxy_runtime::__private);
+    // All cookies come from the same `Cookie` lines: look those up once too.
+    let cookie_lines = fields.iter().any(|(f, _)| *f == Field::Cookie).then(|| {
+        quote!(let __sy_cookie_lines: ::core::cell::OnceCell<#pv::HeaderLines<'_>> = ::core::cell::OnceCell::new();)
+    });
     let locals = fields.iter().map(|(f, n)| {
         let local = field_local(*f, n);
         match f {
@@ -207,7 +211,7 @@ fn field_locals(m: &Model) -> TokenStream {
             ),
         }
     });
-    quote!(#(#locals)*)
+    quote!(#cookie_lines #(#locals)*)
 }
 
 /// The bytes every match of `re` starts with, when it is anchored at the start (`^`) and
@@ -299,7 +303,7 @@ fn cond(c: &Cond) -> TokenStream {
                         // Looked up once per request, on first use (see `field_locals`).
                         let local = field_local(*field, name);
                         let lines = quote!(#local.get_or_init(|| __sy_v.header_lines(#header)));
-                        let values = quote!(#lines.iter());
+                        let values = lines.clone();
                         return match test {
                             Test::Present => quote!(#lines.present()),
                             Test::Eq(v) => {
@@ -324,7 +328,10 @@ fn cond(c: &Cond) -> TokenStream {
                     Field::Cookie => {
                         let local = field_local(*field, name);
                         (
-                            quote!((*#local.get_or_init(|| __sy_v.cookie(#name)))),
+                            quote!((*#local.get_or_init(|| #pv::cookie_in(
+                                __sy_cookie_lines.get_or_init(|| __sy_v.cookie_lines()),
+                                #name,
+                            )))),
                             false,
                         )
                     }

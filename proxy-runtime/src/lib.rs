@@ -49,8 +49,8 @@ pub use proxy_macros::routes;
 pub mod __private {
     pub use crate::proxy::{CtxParts, Decision, Proxy, RequestState, Table};
     pub use crate::request::{
-        contains, decoded_contains, decoded_eq, decoded_starts_with, host_wildcard, ip_in,
-        path_prefix_segment, BadRequest, HeaderLines, RequestView,
+        contains, cookie_in, decoded_contains, decoded_eq, decoded_starts_with, host_wildcard,
+        ip_in, path_prefix_segment, BadRequest, HeaderLines, RequestView,
     };
     pub use crate::server::{serve, Builder};
     pub use crate::spec::*;

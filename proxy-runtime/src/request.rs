@@ -87,7 +87,7 @@ impl<'a> RequestView<'a> {
     /// [`HeaderLines::iter`] as often as needed without looking the name up again.
     #[inline]
     pub fn header_lines(&self, name: &http::HeaderName) -> HeaderLines<'a> {
-        HeaderLines(self.req.headers.get_all(name))
+        HeaderLines::new(self.req.headers.get_all(name))
     }
 
     /// The raw (still percent-encoded) value of query parameter `name`, first occurrence.
@@ -99,12 +99,13 @@ impl<'a> RequestView<'a> {
     /// The value of cookie `name`, first occurrence over all `Cookie` headers.
     #[inline]
     pub fn cookie(&self, name: &str) -> Option<&'a [u8]> {
-        let name = name.as_bytes();
-        self.req
-            .headers
-            .get_all(http::header::COOKIE)
-            .into_iter()
-            .find_map(|h| cookie_value(h.as_bytes(), name))
+        cookie_in(&self.cookie_lines(), name)
+    }
+
+    /// The `Cookie` header lines, for [`cookie_in`].
+    #[inline]
+    pub fn cookie_lines(&self) -> HeaderLines<'a> {
+        HeaderLines::new(self.req.headers.get_all(http::header::COOKIE))
     }
 
     /// The bytes of a hashing key, or `None` when the request lacks it.
@@ -181,20 +182,52 @@ fn with_normalized_path<R>(raw: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<R, 
     Ok(f(&buf[..len]))
 }
 
-/// The lines of one header in a request, looked up once.
-pub struct HeaderLines<'a>(http::header::GetAll<'a, http::HeaderValue>);
+/// The lines of one header in a request, looked up once. The first value is kept at hand:
+/// most headers have one line.
+pub struct HeaderLines<'a> {
+    all: http::header::GetAll<'a, http::HeaderValue>,
+    first: Option<&'a [u8]>,
+    more: bool,
+}
 
 impl<'a> HeaderLines<'a> {
+    fn new(all: http::header::GetAll<'a, http::HeaderValue>) -> Self {
+        let mut values = all.iter();
+        let first = values.next().map(|v| v.as_bytes());
+        let more = values.next().is_some();
+        HeaderLines { all, first, more }
+    }
+
     /// The values, one per header line, in order.
     #[inline]
     pub fn iter(&self) -> impl Iterator<Item = &'a [u8]> {
-        self.0.iter().map(|v| v.as_bytes())
+        self.all.iter().map(|v| v.as_bytes())
+    }
+
+    /// Some line satisfies `test`.
+    #[inline]
+    pub fn any(&self, test: impl FnMut(&'a [u8]) -> bool) -> bool {
+        if self.more {
+            self.iter().any(test)
+        } else {
+            self.first.is_some_and(test)
+        }
+    }
+
+    /// The first line for which `f` gives a value.
+    #[inline]
+    pub fn find_map<R>(&self, f: impl FnMut(&'a [u8]) -> Option<R>) -> Option<R> {
+        if self.more {
+            self.iter().find_map(f)
+        } else {
+            self.first.and_then(f)
+        }
     }
 
     /// The request has at least one such line.
     #[inline]
     pub fn present(&self) -> bool {
-        self.0.iter().next().is_some()
+        self.first.is_some()
     }
 }
 
@@ -380,6 +413,13 @@ pub fn query_value<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
         };
         (!pair.is_empty() && decoded_eq(k, name, true)).then_some(v)
     })
+}
+
+/// The value of cookie `name`, first occurrence over the `Cookie` lines of a request.
+#[inline]
+pub fn cookie_in<'a>(lines: &HeaderLines<'a>, name: &str) -> Option<&'a [u8]> {
+    let name = name.as_bytes();
+    lines.find_map(|h| cookie_value(h, name))
 }
 
 /// The value of cookie `name` in one `Cookie` header (`a=1; beta=true`), quotes removed.
