@@ -9,6 +9,9 @@ use quote::ToTokens;
 use std::collections::HashMap;
 use syn::{Ident, LitInt, LitStr};
 
+/// Most rules in one table (see `Target::Split`/`Target::Respond` in the runtime).
+pub const MAX_ROUTES: usize = u16::MAX as usize;
+
 /// Collected errors.
 #[derive(Default)]
 pub struct Errors(Option<syn::Error>);
@@ -128,6 +131,14 @@ pub fn check(table: ast::RouteTable) -> Result<Model, syn::Error> {
         errs.push(
             Span::call_site(),
             "the table declares no route; add at least `route default: _ => CLUSTER;`",
+        );
+    }
+    // A table holds at most 65,535 rules: splits and fixed answers are numbered with a
+    // `u16` so a decision fits in a register.
+    if let Some(r) = routes.get(MAX_ROUTES) {
+        errs.push(
+            r.name.span(),
+            format!("too many routes: a table holds at most {MAX_ROUTES}; split it into several proxies"),
         );
     }
 
@@ -1424,6 +1435,26 @@ mod tests {
                 "{typed} vs {known}"
             );
         }
+    }
+
+    #[test]
+    fn refuses_more_routes_than_a_decision_can_number() {
+        let table = |n: usize| {
+            let mut t = String::from("proxy P; cluster c { backends: [\"127.0.0.1:1\"] }");
+            for i in 0..n - 1 {
+                t += &format!(" route r{i}: path(\"/{i}\") => respond(200, \"ok\");");
+            }
+            t + " route last: _ => c;"
+        };
+        let err = |n: usize| {
+            let parsed: crate::ast::RouteTable = syn::parse_str(&table(n)).unwrap();
+            check(parsed).err().map(|e| e.to_string())
+        };
+        assert_eq!(
+            err(MAX_ROUTES + 1).as_deref(),
+            Some("too many routes: a table holds at most 65535; split it into several proxies")
+        );
+        assert_eq!(err(3), None);
     }
 
     #[test]

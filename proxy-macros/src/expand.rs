@@ -379,13 +379,13 @@ fn responses(m: &Model) -> impl Iterator<Item = (u16, &str)> {
 
 /// The index of the `respond(..)` target `t` (one of the table's rules) in
 /// `Table::RESPONSES`.
-fn respond_index(m: &Model, t: &Target) -> u32 {
+fn respond_index(m: &Model, t: &Target) -> u16 {
     let position = m
         .routes
         .iter()
         .filter(|r| matches!(r.target, Target::Respond(..)))
         .position(|r| std::ptr::eq(&r.target, t));
-    position.unwrap_or(0) as u32
+    position.unwrap_or(0) as u16
 }
 
 fn target(m: &Model, t: &Target, cluster_enum: &Ident) -> TokenStream {
@@ -396,7 +396,7 @@ fn target(m: &Model, t: &Target, cluster_enum: &Ident) -> TokenStream {
             quote!(#pv::Target::Cluster(#cluster_enum::#v))
         }
         Target::Split(i) => {
-            let i = *i as u32;
+            let i = *i as u16;
             quote!(#pv::Target::Split(#i))
         }
         Target::Respond(..) => {

@@ -203,11 +203,11 @@ pub enum Target<C: 'static> {
     /// A cluster.
     Cluster(C),
     /// A weighted split: the index of the split in [`Table::SPLITS`](crate::Table::SPLITS).
-    Split(u32),
+    Split(u16),
     /// A fixed answer: the index of its status and body in
     /// [`Table::RESPONSES`](crate::Table::RESPONSES). (An index, not the text, keeps a
     /// `Decision` small enough to be returned in registers.)
-    Respond(u32),
+    Respond(u16),
     /// No rule matched: answered with 404.
     NoRoute,
 }
