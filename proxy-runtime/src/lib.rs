@@ -38,7 +38,7 @@ pub mod spec;
 
 pub use error::Error;
 pub use proxy::{Decision, Table};
-pub use server::{serve, Builder, Handle};
+pub use server::{serve, serve_from, Builder, Handle};
 pub use spec::{Response, Target};
 
 /// Declares a routing table: clusters, named predicates and rules. See the crate docs.

@@ -147,15 +147,35 @@ pub struct Proxy<T: Table> {
     clusters: Arc<[Cluster]>,
     /// Counters for unkeyed splits, one per split.
     split_counters: Box<[AtomicU64]>,
+    /// Per cluster: it or one of its backups balances on a request key, so selecting a
+    /// backend needs the request view.
+    keyed: Box<[bool]>,
     _table: std::marker::PhantomData<fn() -> T>,
 }
 
 impl<T: Table> Proxy<T> {
     /// Wrap live clusters, indexed like `T::CLUSTERS`.
     pub fn new(clusters: Arc<[Cluster]>) -> Self {
+        let keyed = (0..clusters.len())
+            .map(|first| {
+                let mut index = Some(first);
+                // Backup chains are acyclic (checked by the macro); the bound is a guard.
+                for _ in 0..=clusters.len() {
+                    let Some(spec) = index.and_then(|i| clusters.get(i)).map(Cluster::spec) else {
+                        break;
+                    };
+                    if matches!(spec.balance, Balance::Consistent(_) | Balance::Hash(_)) {
+                        return true;
+                    }
+                    index = spec.backup;
+                }
+                false
+            })
+            .collect();
         Proxy {
             clusters,
             split_counters: T::SPLITS.iter().map(|_| AtomicU64::new(0)).collect(),
+            keyed,
             _table: std::marker::PhantomData,
         }
     }
@@ -181,10 +201,11 @@ impl<T: Table> Proxy<T> {
         pick_arm(split, point)
     }
 
-    /// Pick a backend of cluster `index` (or of its backups) not tried yet.
+    /// Pick a backend of cluster `index` (or of its backups) not tried yet. `view` is
+    /// needed only when a cluster of the chain balances on a request key.
     fn select(
         &self,
-        view: &RequestView<'_>,
+        view: Option<&RequestView<'_>>,
         mut index: usize,
         state: &RequestState,
     ) -> Result<(usize, SocketAddr), usize> {
@@ -197,7 +218,7 @@ impl<T: Table> Proxy<T> {
                 Balance::RoundRobin | Balance::Random => None,
             };
             let mut ip = [0u8; 16];
-            let key = key_spec.and_then(|k| view.key(k, &mut ip)).unwrap_or(b"");
+            let key = key_spec.and_then(|k| view?.key(k, &mut ip)).unwrap_or(b"");
             if let Some(addr) = cluster.select(key, |a| state.tried(a)) {
                 return Ok((index, addr));
             }
@@ -285,7 +306,6 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         session: &mut Session,
         ctx: &mut Self::CTX,
     ) -> PResult<Box<HttpPeer>> {
-        let client = client_ip(session);
         let parts = T::ctx_parts(ctx);
         let Some(primary) = parts.state.primary else {
             // request_filter answered every request that has no cluster.
@@ -295,10 +315,14 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             ));
         };
         let state = &*parts.state;
-        let chosen = RequestView::with(session.req_header(), client, |view| {
-            self.select(view, primary, state)
-        })
-        .map_err(|bad| PError::explain(ErrorType::HTTPStatus(bad.status()), bad.reason()))?;
+        let chosen = if self.keyed.get(primary).copied().unwrap_or(false) {
+            RequestView::with(session.req_header(), client_ip(session), |view| {
+                self.select(Some(view), primary, state)
+            })
+            .map_err(|bad| PError::explain(ErrorType::HTTPStatus(bad.status()), bad.reason()))?
+        } else {
+            self.select(None, primary, state)
+        };
         match chosen {
             Ok((index, addr)) => {
                 let cluster = &self.clusters[index];

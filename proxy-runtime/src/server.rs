@@ -35,6 +35,12 @@ pub struct Cli {
     /// Worker threads of the proxy service. Default: the number of CPUs.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Let idle worker threads take work from busy ones (tokio's multi-threaded
+    /// scheduler). Off by default: each worker runs its own single-threaded scheduler,
+    /// which costs less per request. A configuration file (-c) may set `work_stealing`
+    /// instead.
+    #[arg(long)]
+    pub work_stealing: bool,
     /// Point cluster CLUSTER at other backends: `api=127.0.0.1:9001,127.0.0.1:9002@5`
     /// (`@N` sets a weight; default 1). Repeatable.
     #[arg(long = "backend", value_name = "CLUSTER=ADDR[@W][,ADDR[@W]...]")]
@@ -62,8 +68,18 @@ pub struct Cli {
 /// Parse the command line and run the proxy until SIGTERM/SIGINT. On a configuration
 /// error, print it and exit with status 2.
 pub fn serve<T: Table>() {
+    serve_from::<T, _, _>(std::env::args_os())
+}
+
+/// [`serve`] with the given command line (the first item is the program name).
+pub fn serve_from<T, I, S>(args: I)
+where
+    T: Table,
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(args);
     if let Err(e) = run_cli::<T>(cli) {
         eprintln!("error: {e}");
         std::process::exit(2);
@@ -88,11 +104,15 @@ fn run_cli<T: Table>(cli: Cli) -> Result<(), Error> {
     let threads = cli
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let conf_file = cli.pingora.conf.is_some();
     let mut server = Server::new(Some(cli.pingora)).map_err(|e| Error::Startup {
         what: format!("server configuration: {e}"),
     })?;
     if let Some(conf) = Arc::get_mut(&mut server.configuration) {
         conf.threads = threads;
+        if cli.work_stealing || !conf_file {
+            conf.work_stealing = cli.work_stealing;
+        }
         // Pingora waits 300 s after SIGTERM unless told otherwise; a configuration file
         // (-c) can still set these.
         conf.grace_period_seconds
@@ -396,6 +416,12 @@ impl<T: Table> Builder<T> {
             what: "default server configuration".into(),
         })?;
         conf.threads = self.threads;
+        // Kept on here, unlike `serve`: Pingora's single-threaded (no-steal) runtimes find
+        // their pool through a thread-local keyed by recycled thread IDs, so a server
+        // started after another one stopped in the same process can pick up the stopped
+        // server's runtime and never accept. One server per process (`serve`) is not
+        // affected.
+        conf.work_stealing = true;
         conf.grace_period_seconds = Some(0);
         conf.graceful_shutdown_timeout_seconds = Some(1);
         let mut server = Server::new_with_opt_and_conf(None, conf);

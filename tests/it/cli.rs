@@ -67,3 +67,78 @@ fn routes_and_explain_describe_the_table() {
     );
     assert!(explain::<Cli>("nonsense", &[], None).is_err());
 }
+
+/// Set in the environment of the child process `serve_runs_until_sigterm` starts.
+const SERVE_CHILD: &str = "SWITCHYARD_TEST_SERVE_ARGS";
+
+/// Not a test of its own: the child process of `serve_runs_until_sigterm`, which runs
+/// `serve_from` (it exits the process) with the arguments it is given.
+#[test]
+#[ignore = "entry point of the child process of serve_runs_until_sigterm"]
+fn serve_child() {
+    if let Ok(args) = std::env::var(SERVE_CHILD) {
+        proxy_runtime::serve_from::<Cli, _, _>(args.split(' '));
+    }
+}
+
+// The production entry point — command line, Pingora's single-threaded schedulers (work
+// stealing off by default), SIGTERM — in a process of its own, as a user runs it.
+#[test]
+fn serve_runs_until_sigterm() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let backend = crate::support::spawn_backend("b1");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let args = format!(
+        "switchyard --listen {addr} --threads 2 --backend web={} --backend api={}",
+        backend.addr(),
+        backend.addr()
+    );
+    let mut child = Command::new(std::env::current_exe().expect("test binary"))
+        .args(["cli::serve_child", "--exact", "--ignored", "--nocapture"])
+        .env(SERVE_CHILD, &args)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start the child");
+    let ready = switchyard::wait_for_port(addr, Duration::from_secs(20));
+    if ready.is_err() {
+        let _ = child.kill();
+        panic!("serve did not listen on {addr}: {ready:?}");
+    }
+    let client = crate::support::client();
+    for _ in 0..20 {
+        let a = crate::support::get(&client, addr, "/x", &[]);
+        assert_eq!((a.status, a.backend.as_str()), (200, "b1"));
+    }
+    assert_eq!(backend.hits(), 20);
+
+    // The shell's built-in `kill`: no `procps` needed.
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    // Pingora waits out the grace period (DEFAULT_GRACE_SECONDS) and exits.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("serve still running 20 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "serve exited with {status}");
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "nothing listens after exit"
+    );
+}
