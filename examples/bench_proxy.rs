@@ -5,8 +5,11 @@
 // (round robin, path routing, host routing, cookie consistent hash) as a table. Backends:
 // 127.0.0.1:18081-18083, as bench/e2e.sh starts them. Not used by the tests.
 
+#[path = "common/alloc.rs"]
+mod alloc;
+
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: alloc::Counting = alloc::Counting;
 
 proxy_runtime::routes! {
     proxy Bench;
@@ -30,5 +33,7 @@ proxy_runtime::routes! {
 }
 
 fn main() {
-    Bench::serve()
+    alloc::start();
+    Bench::serve();
+    alloc::report();
 }

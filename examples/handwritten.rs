@@ -15,8 +15,11 @@ use pingora_load_balancing::LoadBalancer;
 use pingora_proxy::{ProxyHttp, Session};
 use std::sync::Arc;
 
+#[path = "common/alloc.rs"]
+mod alloc;
+
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: alloc::Counting = alloc::Counting;
 
 const BACKENDS: [&str; 3] = ["127.0.0.1:18081", "127.0.0.1:18082", "127.0.0.1:18083"];
 
@@ -79,6 +82,7 @@ impl ProxyHttp for Handwritten {
 }
 
 fn main() {
+    alloc::start();
     let mut server = Server::new(None).unwrap();
     server.bootstrap();
     let rr = Arc::new(LoadBalancer::try_from_iter(BACKENDS).unwrap());
@@ -97,5 +101,6 @@ fn main() {
     let listen = std::env::var("LISTEN").unwrap_or_else(|_| "127.0.0.1:6190".into());
     proxy.add_tcp(&listen);
     server.add_service(proxy);
-    server.run_forever();
+    server.run(pingora_core::server::RunArgs::default());
+    alloc::report();
 }
