@@ -2,7 +2,7 @@
 # End-to-end benchmark: Switchyard beside a hand-written Pingora proxy, nginx and HAProxy,
 # and a direct connection, in one run, on loopback only.
 #
-#   bash bench/e2e.sh            # DURATION=10 CONNS=32 by default
+#   bash bench/e2e.sh            # DURATION=10 CONNS=32 RATE=10000 by default
 #   DURATION=5 bash bench/e2e.sh
 #
 # Three trivial nginx backends (`return 200 "ok"`) and wrk run on CPU 1; the proxy under
@@ -13,12 +13,19 @@
 # (utime + stime of the proxy's processes, over the measured run), with ratios against
 # nginx from the same run. Every process it starts is stopped when it exits; nothing else
 # is touched. Installs nginx, haproxy and wrk from Debian when missing.
+#
+# Then the same at a fixed offered rate (RATE req/s, `examples/loadgen.rs`, open loop:
+# latency counted from when each request was due, so a stall is not hidden by the
+# generator waiting for it), which compares CPU per request at equal load, and last the
+# allocations per proxied request of the two Pingora proxies (counting allocator, two
+# runs of different lengths, the difference divided by the difference in requests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-32}
+RATE=${RATE:-10000}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 
@@ -34,7 +41,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
 
 scripts/setup
-cargo build --release --example bench_proxy --example handwritten >&2
+cargo build --release --example bench_proxy --example handwritten --example loadgen >&2
 TARGET=${CARGO_TARGET_DIR:-target}/release/examples
 
 WORK=$(mktemp -d /tmp/switchyard-e2e.XXXXXX)
@@ -240,6 +247,59 @@ start switchyard 6191 env RUST_LOG=error "$TARGET/bench_proxy" --listen 127.0.0.
 run_proxy switchyard 6191 "$PID"; stop "$PID" INT
 run_proxy direct 18081 ""
 
+# --- the same at a fixed rate ------------------------------------------------------------
+FIXED="$WORK/fixed.tsv"
+: > "$FIXED"
+run_fixed() { # name port pid
+  local name=$1 port=$2 pid=$3 scenario out t0 t1 done_ cpu
+  for scenario in rr path host hash; do
+    t0=$(ticks $(family "$pid"))
+    out=$(taskset -c "$LOAD_CPU" "$TARGET/loadgen" --addr "127.0.0.1:$port" --scenario "$scenario" \
+      --rate "$RATE" --duration "$DURATION" --conns "$CONNS" --warmup 0)
+    t1=$(ticks $(family "$pid"))
+    done_=$(kv completed "$out")
+    cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$done_" 'BEGIN { printf "%.1f", n > 0 ? d / hz * 1e6 / n : 0 }')
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$scenario" "$(kv achieved_rps "$out")" \
+      "$(kv p50_us "$out")" "$(kv p99_us "$out")" "$(kv p999_us "$out")" "$cpu" "$(kv errors "$out")" >> "$FIXED"
+    echo "e2e: fixed $RATE/s $name $scenario: $out cpu_us=$cpu" >&2
+  done
+}
+kv() { # key line -> value
+  echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'
+}
+# CPU per request over the whole run, warm-up included: warm each proxy first.
+warm() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$WORK/rr.lua" "http://127.0.0.1:$1/" >/dev/null; }
+
+start nginx 6192 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;'
+warm 6192; run_fixed nginx 6192 "$PID"; stop "$PID"
+start haproxy 6193 "$HAPROXY" -f "$WORK/haproxy/haproxy.cfg" -db
+warm 6193; run_fixed haproxy 6193 "$PID"; stop "$PID"
+start handwritten 6190 env LISTEN=127.0.0.1:6190 RUST_LOG=error "$TARGET/handwritten"
+warm 6190; run_fixed pingora-handwritten 6190 "$PID"; stop "$PID" INT
+start switchyard 6191 env RUST_LOG=error "$TARGET/bench_proxy" --listen 127.0.0.1:6191 --threads 1
+warm 6191; run_fixed switchyard 6191 "$PID"; stop "$PID" INT
+
+# --- allocations per proxied request -----------------------------------------------------
+ALLOC_RATE=${ALLOC_RATE:-5000}
+allocs() { # name port seconds command... -> "requests allocations"
+  local name=$1 port=$2 secs=$3 out n a; shift 3
+  start "$name" "$port" env SWITCHYARD_COUNT_ALLOCS=1 RUST_LOG=error "$@"
+  out=$(taskset -c "$LOAD_CPU" "$TARGET/loadgen" --addr "127.0.0.1:$port" --scenario rr \
+    --rate "$ALLOC_RATE" --duration "$secs" --conns "$CONNS" --warmup 0)
+  stop "$PID" INT
+  n=$(kv sent "$out")
+  a=$(awk '/^allocations:/ { print $2 }' "$WORK/$name.log")
+  echo "$n ${a:-0}"
+}
+per_request() { # name port command...
+  local name=$1 port=$2 short long; shift 2
+  short=$(allocs "$name" "$port" 2 "$@")
+  long=$(allocs "$name" "$port" 6 "$@")
+  echo "$short $long" | awk '{ printf "%.1f", ($4 - $2) / ($3 - $1) }'
+}
+ALLOC_HAND=$(per_request handwritten 6190 env LISTEN=127.0.0.1:6190 "$TARGET/handwritten")
+ALLOC_SY=$(per_request switchyard 6191 "$TARGET/bench_proxy" --listen 127.0.0.1:6191 --threads 1)
+
 # --- report ------------------------------------------------------------------------------
 echo
 echo "$(date -u +%Y-%m-%d) $(nproc) CPUs, $(uname -r); wrk -t1 -c$CONNS -d${DURATION}s; proxy on CPU $PROXY_CPU, wrk and backends on CPU $LOAD_CPU"
@@ -257,3 +317,23 @@ awk -F'\t' '
       printf "| %s | %s | %.0f | %s | %s | %s | %s | %s |%s\n", name[i], sc[i], rps[i], p50[i], p99[i], cpu[i], r, c, note
     }
   }' "$RESULTS"
+echo
+echo "Fixed rate: $RATE req/s offered (open loop, $CONNS connections, latency from when each request was due)"
+echo
+echo "| proxy | scenario | achieved req/s | p50 | p99 | p99.9 | CPU µs/req | CPU × nginx | CPU × hand-written |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+awk -F'\t' '
+  { name[NR]=$1; sc[NR]=$2; rps[NR]=$3; p50[NR]=$4; p99[NR]=$5; p999[NR]=$6; cpu[NR]=$7; err[NR]=$8
+    if ($1 == "nginx") ncpu[$2]=$7
+    if ($1 == "pingora-handwritten") hcpu[$2]=$7 }
+  function us(v) { return (v >= 1000) ? sprintf("%.2f ms", v / 1000) : sprintf("%d µs", v) }
+  END {
+    for (i = 1; i <= NR; i++) {
+      c = (ncpu[sc[i]] > 0) ? sprintf("%.2f", cpu[i] / ncpu[sc[i]]) : "-"
+      h = (hcpu[sc[i]] > 0) ? sprintf("%.2f", cpu[i] / hcpu[sc[i]]) : "-"
+      note = (err[i] != "" && err[i] != "0") ? " (" err[i] " errors)" : ""
+      printf "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s |%s\n", name[i], sc[i], rps[i], us(p50[i]), us(p99[i]), us(p999[i]), cpu[i], c, h, note
+    }
+  }' "$FIXED"
+echo
+echo "Allocations per proxied request (round robin, counting allocator): hand-written Pingora $ALLOC_HAND, Switchyard $ALLOC_SY"
