@@ -258,7 +258,7 @@ run_fixed() { # name port pid
       --rate "$RATE" --duration "$DURATION" --conns "$CONNS" --warmup 0)
     t1=$(ticks $(family "$pid"))
     done_=$(kv completed "$out")
-    cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$done_" 'BEGIN { printf "%.1f", n > 0 ? d / hz * 1e6 / n : 0 }')
+    cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$done_" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }')
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$scenario" "$(kv achieved_rps "$out")" \
       "$(kv p50_us "$out")" "$(kv p99_us "$out")" "$(kv p999_us "$out")" "$cpu" "$(kv errors "$out")" >> "$FIXED"
     echo "e2e: fixed $RATE/s $name $scenario: $out cpu_us=$cpu" >&2
