@@ -2,8 +2,12 @@
 # End-to-end benchmark: Switchyard beside a hand-written Pingora proxy, nginx and HAProxy,
 # and a direct connection, in one run, on loopback only.
 #
-#   bash bench/e2e.sh            # DURATION=10 CONNS=32 RATE=10000 by default
-#   DURATION=5 bash bench/e2e.sh
+#   bash bench/e2e.sh            # DURATION=10 CONNS=32 RATE=10000 ROUNDS=3 by default
+#   DURATION=6 ROUNDS=3 bash bench/e2e.sh
+#
+# Each round measures every proxy once (closed loop, then fixed rate); the tables report
+# the median over the rounds, so that a slow spell of the machine does not land on one
+# proxy only, and the Switchyard / hand-written ratio of every round is printed too.
 #
 # Three trivial nginx backends (`return 200 "ok"`) and wrk run on CPU 1; the proxy under
 # test runs alone on CPU 0 with one worker. Four scenarios, chosen by the Host header:
@@ -26,6 +30,7 @@ DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-32}
 RATE=${RATE:-10000}
+ROUNDS=${ROUNDS:-3}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 
@@ -201,27 +206,50 @@ family() { # pid -> pid and its children
   echo "$1" $(pgrep -P "$1" || true)
 }
 
-RESULTS="$WORK/results.tsv"
+# wrk prints latencies as 512.00us / 1.09ms / 1.20s: microseconds, as a number.
+to_us() { echo "$1" | awk '/us$/ { printf "%.0f", $0 + 0; next } /ms$/ { printf "%.0f", ($0 + 0) * 1000; next } /s$/ { printf "%.0f", ($0 + 0) * 1e6; next } { print "" }'; }
+kv() { # key line -> value
+  echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'
+}
+cpu_per() { # ticks-before ticks-after requests -> µs of CPU per request
+  awk -v d=$(($2 - $1)) -v hz="$CLK_TCK" -v n="$3" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }'
+}
+
+RESULTS="$WORK/closed.tsv"   # round proxy scenario req/s p50 p99 cpu errors
+FIXED="$WORK/fixed.tsv"      # round proxy scenario req/s p50 p99 p99.9 cpu errors
 : > "$RESULTS"
-run_proxy() { # name port pid-or-empty
-  local name=$1 port=$2 pid=${3:-} scenario out reqs rps p50 p99 t0 t1 cpu
-  for scenario in rr path host hash; do
+: > "$FIXED"
+SCENARIOS="rr path host hash"
+
+closed_loop() { # round name port pid-or-empty
+  local round=$1 name=$2 port=$3 pid=${4:-} scenario out reqs t0 t1 cpu errors
+  for scenario in $SCENARIOS; do
     taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$WORK/$scenario.lua" "http://127.0.0.1:$port/" >/dev/null
     t0=$( [ -n "$pid" ] && ticks $(family "$pid") || echo 0 )
     out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -s "$WORK/$scenario.lua" "http://127.0.0.1:$port/")
     t1=$( [ -n "$pid" ] && ticks $(family "$pid") || echo 0 )
     reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-    rps=$(echo "$out" | awk '/Requests\/sec/ {print $2}')
-    p50=$(echo "$out" | awk '$1 == "50%" {print $2}')
-    p99=$(echo "$out" | awk '$1 == "99%" {print $2}')
     errors=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}' | tr '\n' ' ')
-    if [ -n "$pid" ] && [ "${reqs:-0}" -gt 0 ]; then
-      cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$reqs" 'BEGIN { printf "%.1f", d / hz * 1e6 / n }')
-    else
-      cpu="-"
-    fi
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$scenario" "$rps" "$p50" "$p99" "$cpu" "$errors" >> "$RESULTS"
-    echo "e2e: $name $scenario: $rps req/s, p50 $p50, p99 $p99, $cpu us CPU/request $errors" >&2
+    cpu=$( [ -n "$pid" ] && cpu_per "$t0" "$t1" "${reqs:-0}" || echo "-" )
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$scenario" \
+      "$(echo "$out" | awk '/Requests\/sec/ {print $2}')" \
+      "$(to_us "$(echo "$out" | awk '$1 == "50%" {print $2}')")" \
+      "$(to_us "$(echo "$out" | awk '$1 == "99%" {print $2}')")" "$cpu" "$errors" >> "$RESULTS"
+    echo "e2e: round $round closed $name $scenario: $(tail -1 "$RESULTS" | cut -f4-)" >&2
+  done
+}
+
+fixed_rate() { # round name port pid
+  local round=$1 name=$2 port=$3 pid=$4 scenario out t0 t1
+  for scenario in $SCENARIOS; do
+    t0=$(ticks $(family "$pid"))
+    out=$(taskset -c "$LOAD_CPU" "$TARGET/loadgen" --addr "127.0.0.1:$port" --scenario "$scenario" \
+      --rate "$RATE" --duration "$DURATION" --conns "$CONNS" --warmup 0)
+    t1=$(ticks $(family "$pid"))
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$scenario" "$(kv achieved_rps "$out")" \
+      "$(kv p50_us "$out")" "$(kv p99_us "$out")" "$(kv p999_us "$out")" \
+      "$(cpu_per "$t0" "$t1" "$(kv completed "$out")")" "$(kv errors "$out")" >> "$FIXED"
+    echo "e2e: round $round fixed $RATE/s $name $scenario: $out" >&2
   done
 }
 
@@ -237,47 +265,23 @@ start() { # name port command... ; sets PID
 # nginx and HAProxy take SIGTERM (a background job of a script ignores SIGINT).
 stop() { kill "-${2:-TERM}" "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
 
-start nginx 6192 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;'
-run_proxy nginx 6192 "$PID"; stop "$PID"
-start haproxy 6193 "$HAPROXY" -f "$WORK/haproxy/haproxy.cfg" -db
-run_proxy haproxy 6193 "$PID"; stop "$PID"
-start handwritten 6190 env LISTEN=127.0.0.1:6190 RUST_LOG=error "$TARGET/handwritten"
-run_proxy pingora-handwritten 6190 "$PID"; stop "$PID" INT
-start switchyard 6191 env RUST_LOG=error "$TARGET/bench_proxy" --listen 127.0.0.1:6191 --threads 1
-run_proxy switchyard 6191 "$PID"; stop "$PID" INT
-run_proxy direct 18081 ""
-
-# --- the same at a fixed rate ------------------------------------------------------------
-FIXED="$WORK/fixed.tsv"
-: > "$FIXED"
-run_fixed() { # name port pid
-  local name=$1 port=$2 pid=$3 scenario out t0 t1 done_ cpu
-  for scenario in rr path host hash; do
-    t0=$(ticks $(family "$pid"))
-    out=$(taskset -c "$LOAD_CPU" "$TARGET/loadgen" --addr "127.0.0.1:$port" --scenario "$scenario" \
-      --rate "$RATE" --duration "$DURATION" --conns "$CONNS" --warmup 0)
-    t1=$(ticks $(family "$pid"))
-    done_=$(kv completed "$out")
-    cpu=$(awk -v d=$((t1 - t0)) -v hz="$CLK_TCK" -v n="$done_" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }')
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$name" "$scenario" "$(kv achieved_rps "$out")" \
-      "$(kv p50_us "$out")" "$(kv p99_us "$out")" "$(kv p999_us "$out")" "$cpu" "$(kv errors "$out")" >> "$FIXED"
-    echo "e2e: fixed $RATE/s $name $scenario: $out cpu_us=$cpu" >&2
-  done
+measure() { # round name port signal command...
+  local round=$1 name=$2 port=$3 sig=$4; shift 4
+  start "$name" "$port" "$@"
+  closed_loop "$round" "$name" "$port" "$PID"
+  fixed_rate "$round" "$name" "$port" "$PID"
+  stop "$PID" "$sig"
 }
-kv() { # key line -> value
-  echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'
-}
-# CPU per request over the whole run, warm-up included: warm each proxy first.
-warm() { taskset -c "$LOAD_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" -s "$WORK/rr.lua" "http://127.0.0.1:$1/" >/dev/null; }
 
-start nginx 6192 "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;'
-warm 6192; run_fixed nginx 6192 "$PID"; stop "$PID"
-start haproxy 6193 "$HAPROXY" -f "$WORK/haproxy/haproxy.cfg" -db
-warm 6193; run_fixed haproxy 6193 "$PID"; stop "$PID"
-start handwritten 6190 env LISTEN=127.0.0.1:6190 RUST_LOG=error "$TARGET/handwritten"
-warm 6190; run_fixed pingora-handwritten 6190 "$PID"; stop "$PID" INT
-start switchyard 6191 env RUST_LOG=error "$TARGET/bench_proxy" --listen 127.0.0.1:6191 --threads 1
-warm 6191; run_fixed switchyard 6191 "$PID"; stop "$PID" INT
+# Rounds: every proxy once per round, so a slow spell of this shared VM falls on all of
+# them rather than on whichever ran then; the report takes the median over the rounds.
+for round in $(seq 1 "$ROUNDS"); do
+  measure "$round" nginx 6192 TERM "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;'
+  measure "$round" haproxy 6193 TERM "$HAPROXY" -f "$WORK/haproxy/haproxy.cfg" -db
+  measure "$round" pingora-handwritten 6190 INT env LISTEN=127.0.0.1:6190 RUST_LOG=error "$TARGET/handwritten"
+  measure "$round" switchyard 6191 INT env RUST_LOG=error "$TARGET/bench_proxy" --listen 127.0.0.1:6191 --threads 1
+done
+closed_loop 1 direct 18081 ""
 
 # --- allocations per proxied request -----------------------------------------------------
 ALLOC_RATE=${ALLOC_RATE:-5000}
@@ -301,39 +305,63 @@ ALLOC_HAND=$(per_request handwritten 6190 env LISTEN=127.0.0.1:6190 "$TARGET/han
 ALLOC_SY=$(per_request switchyard 6191 "$TARGET/bench_proxy" --listen 127.0.0.1:6191 --threads 1)
 
 # --- report ------------------------------------------------------------------------------
-echo
-echo "$(date -u +%Y-%m-%d) $(nproc) CPUs, $(uname -r); wrk -t1 -c$CONNS -d${DURATION}s; proxy on CPU $PROXY_CPU, wrk and backends on CPU $LOAD_CPU"
-echo
-echo "| proxy | scenario | req/s | p50 | p99 | CPU µs/req | req/s × nginx | CPU × nginx |"
-echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
-awk -F'\t' '
-  { name[NR]=$1; sc[NR]=$2; rps[NR]=$3; p50[NR]=$4; p99[NR]=$5; cpu[NR]=$6; err[NR]=$7
-    if ($1 == "nginx") { nrps[$2]=$3; ncpu[$2]=$6 } }
-  END {
-    for (i = 1; i <= NR; i++) {
-      r = (nrps[sc[i]] > 0) ? sprintf("%.2f", rps[i] / nrps[sc[i]]) : "-"
-      c = (cpu[i] != "-" && ncpu[sc[i]] > 0) ? sprintf("%.2f", cpu[i] / ncpu[sc[i]]) : "-"
-      note = (err[i] != "") ? " (" err[i] ")" : ""
-      printf "| %s | %s | %.0f | %s | %s | %s | %s | %s |%s\n", name[i], sc[i], rps[i], p50[i], p99[i], cpu[i], r, c, note
+# Medians over the rounds of each (proxy, scenario); ratios are of the medians.
+report() { # file columns-header metric-columns...
+  awk -F'\t' -v cols="$2" '
+    function median(key,   n, i, j, t, v) {
+      n = split(vals[key], v, " ")
+      for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+      return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
     }
-  }' "$RESULTS"
+    function us(v) { return (v >= 1000) ? sprintf("%.2f ms", v / 1000) : sprintf("%d µs", v) }
+    {
+      key = $2 SUBSEP $3
+      if (!(key in seen)) { seen[key] = 1; order[++n] = key; name[key] = $2; sc[key] = $3 }
+      for (c = 4; c <= NF; c++) vals[key, c] = vals[key, c] " " $c
+      rounds[key]++
+    }
+    END {
+      nc = split(cols, kind, ",")
+      for (i = 1; i <= n; i++) {
+        key = order[i]
+        line = "| " name[key] " | " sc[key]
+        for (c = 1; c <= nc; c++) {
+          m[c] = (vals[key, c + 3] ~ /[0-9]/) ? median(key SUBSEP c + 3) : "-"
+          line = line " | " ((kind[c] == "us" && m[c] != "-") ? us(m[c]) : (kind[c] == "rps" && m[c] != "-") ? sprintf("%.0f", m[c]) : (kind[c] == "cpu" && m[c] != "-") ? sprintf("%.1f", m[c]) : m[c])
+        }
+        cpu = m[nc]
+        ng = (("nginx" SUBSEP sc[key]) in seen) ? median(("nginx" SUBSEP sc[key]) SUBSEP nc + 3) : 0
+        hw = (("pingora-handwritten" SUBSEP sc[key]) in seen) ? median(("pingora-handwritten" SUBSEP sc[key]) SUBSEP nc + 3) : 0
+        line = line " | " ((cpu != "-" && ng > 0) ? sprintf("%.2f", cpu / ng) : "-")
+        line = line " | " ((cpu != "-" && hw > 0) ? sprintf("%.2f", cpu / hw) : "-")
+        print line " |"
+      }
+    }' "$1"
+}
+
 echo
-echo "Fixed rate: $RATE req/s offered (open loop, $CONNS connections, latency from when each request was due)"
+echo "$(date -u +%Y-%m-%d) $(nproc) CPUs, $(uname -r); proxy alone on CPU $PROXY_CPU (one worker), load generator and backends on CPU $LOAD_CPU; $ROUNDS rounds, median of each"
+echo
+echo "Closed loop (wrk -t1 -c$CONNS -d${DURATION}s):"
+echo
+echo "| proxy | scenario | req/s | p50 | p99 | CPU µs/req | CPU × nginx | CPU × hand-written |"
+echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+cut -f1-7 "$RESULTS" > "$WORK/closed.cols"
+report "$WORK/closed.cols" "rps,us,us,cpu"
+echo
+echo "Fixed rate ($RATE req/s offered for ${DURATION}s, open loop, $CONNS connections, latency from when each request was due):"
 echo
 echo "| proxy | scenario | achieved req/s | p50 | p99 | p99.9 | CPU µs/req | CPU × nginx | CPU × hand-written |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
-awk -F'\t' '
-  { name[NR]=$1; sc[NR]=$2; rps[NR]=$3; p50[NR]=$4; p99[NR]=$5; p999[NR]=$6; cpu[NR]=$7; err[NR]=$8
-    if ($1 == "nginx") ncpu[$2]=$7
-    if ($1 == "pingora-handwritten") hcpu[$2]=$7 }
-  function us(v) { return (v >= 1000) ? sprintf("%.2f ms", v / 1000) : sprintf("%d µs", v) }
-  END {
-    for (i = 1; i <= NR; i++) {
-      c = (ncpu[sc[i]] > 0) ? sprintf("%.2f", cpu[i] / ncpu[sc[i]]) : "-"
-      h = (hcpu[sc[i]] > 0) ? sprintf("%.2f", cpu[i] / hcpu[sc[i]]) : "-"
-      note = (err[i] != "" && err[i] != "0") ? " (" err[i] " errors)" : ""
-      printf "| %s | %s | %.0f | %s | %s | %s | %s | %s | %s |%s\n", name[i], sc[i], rps[i], us(p50[i]), us(p99[i]), us(p999[i]), cpu[i], c, h, note
-    }
-  }' "$FIXED"
+cut -f1-8 "$FIXED" > "$WORK/fixed.cols"
+report "$WORK/fixed.cols" "rps,us,us,us,cpu"
 echo
 echo "Allocations per proxied request (round robin, counting allocator): hand-written Pingora $ALLOC_HAND, Switchyard $ALLOC_SY"
+echo
+awk -F'\t' '$NF != "" && $NF != "0" { print "errors: round " $1 " " $2 " " $3 ": " $NF }' "$RESULTS" "$FIXED"
+echo "Per round, CPU µs/req of Switchyard / hand-written (closed loop; fixed rate):"
+for f in "$RESULTS" "$FIXED"; do
+  awk -F'\t' '{ if ($2 == "pingora-handwritten") h[$1, $3] = $(NF - 1); if ($2 == "switchyard") s[$1, $3] = $(NF - 1); if ($1 > r) r = $1 }
+    END { for (i = 1; i <= r; i++) { line = "  round " i ":"; split("rr path host hash", sc, " ")
+      for (j = 1; j <= 4; j++) if (h[i, sc[j]] > 0) line = line sprintf(" %s %.2f", sc[j], s[i, sc[j]] / h[i, sc[j]]); print line } }' "$f"
+done
