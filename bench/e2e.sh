@@ -263,7 +263,14 @@ start() { # name port command... ; sets PID
 
 # Pingora takes SIGINT as a fast shutdown (SIGTERM makes it wait out its grace period);
 # nginx and HAProxy take SIGTERM (a background job of a script ignores SIGINT).
-stop() { kill "-${2:-TERM}" "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+# The PID leaves the list once reaped, so the cleanup at exit never signals a recycled PID.
+stop() {
+  kill "-${2:-TERM}" "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  local kept=() p
+  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+  PIDS=("${kept[@]}")
+}
 
 measure() { # round name port signal command...
   local round=$1 name=$2 port=$3 sig=$4; shift 4
@@ -285,24 +292,24 @@ closed_loop 1 direct 18081 ""
 
 # --- allocations per proxied request -----------------------------------------------------
 ALLOC_RATE=${ALLOC_RATE:-5000}
-allocs() { # name port seconds command... -> "requests allocations"
-  local name=$1 port=$2 secs=$3 out n a; shift 3
+# Not in a subshell, so `start`/`stop` keep the PID list the cleanup uses. Sets COUNTED to
+# "requests allocations".
+allocs() { # name port seconds command...
+  local name=$1 port=$2 secs=$3 out; shift 3
   start "$name" "$port" env SWITCHYARD_COUNT_ALLOCS=1 RUST_LOG=error "$@"
   out=$(taskset -c "$LOAD_CPU" "$TARGET/loadgen" --addr "127.0.0.1:$port" --scenario rr \
-    --rate "$ALLOC_RATE" --duration "$secs" --conns "$CONNS" --warmup 0)
+    --rate "$ALLOC_RATE" --duration "$secs" --conns "$CONNS" --warmup 0) || true
   stop "$PID" INT
-  n=$(kv sent "$out")
-  a=$(awk '/^allocations:/ { print $2 }' "$WORK/$name.log")
-  echo "$n ${a:-0}"
+  COUNTED="$(kv completed "$out") $(awk '/^allocations:/ { print $2 }' "$WORK/$name.log")"
 }
-per_request() { # name port command...
-  local name=$1 port=$2 short long; shift 2
-  short=$(allocs "$name" "$port" 2 "$@")
-  long=$(allocs "$name" "$port" 6 "$@")
-  echo "$short $long" | awk '{ printf "%.1f", ($4 - $2) / ($3 - $1) }'
+per_request() { # name port command... -> sets PER_REQUEST ("-" when a run failed)
+  local name=$1 port=$2 short; shift 2
+  allocs "$name" "$port" 2 "$@"; short=$COUNTED
+  allocs "$name" "$port" 6 "$@"
+  PER_REQUEST=$(echo "$short $COUNTED" | awk 'NF == 4 && $3 > $1 { printf "%.1f", ($4 - $2) / ($3 - $1); next } { print "-" }')
 }
-ALLOC_HAND=$(per_request handwritten 6190 env LISTEN=127.0.0.1:6190 "$TARGET/handwritten")
-ALLOC_SY=$(per_request switchyard 6191 "$TARGET/bench_proxy" --listen 127.0.0.1:6191 --threads 1)
+per_request handwritten 6190 env LISTEN=127.0.0.1:6190 "$TARGET/handwritten"; ALLOC_HAND=$PER_REQUEST
+per_request switchyard 6191 "$TARGET/bench_proxy" --listen 127.0.0.1:6191 --threads 1; ALLOC_SY=$PER_REQUEST
 
 # --- report ------------------------------------------------------------------------------
 # Medians over the rounds of each (proxy, scenario); ratios are of the medians.

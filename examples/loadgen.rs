@@ -137,9 +137,11 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Config, ArgError
             }
             "--rate" => {
                 let r = parse_number(&key, &value)?;
-                if !(r > 0.0 && r <= 100_000_000.0) {
+                // At least one request in 1,000 s: far smaller rates would overflow the
+                // schedule's `Duration`s.
+                if !(0.001..=100_000_000.0).contains(&r) {
                     return Err(ArgError::Bad(format!(
-                        "--rate: {value} is not in (0, 100000000]"
+                        "--rate: {value} is not in [0.001, 100000000]"
                     )));
                 }
                 rate = Some(r);
@@ -988,6 +990,7 @@ mod tests {
             "--addr localhost:80 --rate 1",
             "--addr 127.0.0.1:80",
             "--addr 127.0.0.1:80 --rate 0",
+            "--addr 127.0.0.1:80 --rate 1e-300",
             "--addr 127.0.0.1:80 --rate 1 --duration 121",
             "--addr 127.0.0.1:80 --rate 1 --scenario x",
         ] {

@@ -377,18 +377,20 @@ fn responses(m: &Model) -> impl Iterator<Item = (u16, &str)> {
     })
 }
 
-/// The index of the `respond(..)` target `t` (one of the table's rules) in
-/// `Table::RESPONSES`.
-fn respond_index(m: &Model, t: &Target) -> u16 {
-    let position = m
-        .routes
+/// The index in `Table::RESPONSES` of the `respond(..)` target of rule `route`: how many
+/// rules before it answer with `respond(..)` (`responses` lists them in rule order). The
+/// checker caps a table at 65,535 rules, so the count fits.
+fn respond_index(m: &Model, route: usize) -> u16 {
+    let before = m.routes[..route]
         .iter()
         .filter(|r| matches!(r.target, Target::Respond(..)))
-        .position(|r| std::ptr::eq(&r.target, t));
-    position.unwrap_or(0) as u16
+        .count();
+    before as u16
 }
 
-fn target(m: &Model, t: &Target, cluster_enum: &Ident) -> TokenStream {
+/// The target of rule `route`.
+fn target(m: &Model, route: usize, cluster_enum: &Ident) -> TokenStream {
+    let t = &m.routes[route].target;
     let pv = quote!(::proxy_runtime::__private);
     match t {
         Target::Cluster(i) => {
@@ -400,7 +402,7 @@ fn target(m: &Model, t: &Target, cluster_enum: &Ident) -> TokenStream {
             quote!(#pv::Target::Split(#i))
         }
         Target::Respond(..) => {
-            let i = respond_index(m, t);
+            let i = respond_index(m, route);
             quote!(#pv::Target::Respond(#i))
         }
     }
@@ -416,7 +418,7 @@ fn rule_checks(
     let checks = rules.iter().map(|(i, residual)| {
         let r = &m.routes[*i];
         let variant = camel(&r.name);
-        let t = target(m, &r.target, cluster_enum);
+        let t = target(m, *i, cluster_enum);
         let hit =
             quote!(break '__sy_decide (::core::option::Option::Some(#route_enum::#variant), #t));
         match residual {
@@ -798,7 +800,7 @@ mod tests {
     #[test]
     fn regex_guards_only_anchored_known_prefixes() {
         // (regex, the prefix every match must start with)
-        let cases: [(&str, Option<&[u8]>); 8] = [
+        let cases: [(&str, Option<&[u8]>); 10] = [
             ("^/users/[0-9]+$", Some(b"/users/")),
             ("^/u3/[0-9]+$", Some(b"/u3/")),
             ("^/(api|app)/", Some(b"/ap")),
@@ -808,6 +810,10 @@ mod tests {
             ("/users/[0-9]+$", None),
             ("^.*\\.php$", None),
             ("^$", None),
+            // `(?m)^` is the start of any line, not of the path.
+            ("(?m)^/admin", None),
+            // Only one branch is anchored.
+            ("(?:^/a|/b)", None),
         ];
         for (re, want) in cases {
             assert_eq!(regex_required_prefix(re).as_deref(), want, "{re}");

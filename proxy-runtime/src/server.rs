@@ -37,8 +37,8 @@ pub struct Cli {
     pub threads: Option<usize>,
     /// Let idle worker threads take work from busy ones (tokio's multi-threaded
     /// scheduler). Off by default: each worker runs its own single-threaded scheduler,
-    /// which costs less per request. A configuration file (-c) may set `work_stealing`
-    /// instead.
+    /// which costs less per request. With a configuration file (-c), its `work_stealing`
+    /// applies instead (Pingora's default when the file does not set it: on).
     #[arg(long)]
     pub work_stealing: bool,
     /// Point cluster CLUSTER at other backends: `api=127.0.0.1:9001,127.0.0.1:9002@5`
@@ -78,7 +78,9 @@ where
     I: IntoIterator<Item = S>,
     S: Into<std::ffi::OsString> + Clone,
 {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    // An embedder may have installed a logger already: keep it.
+    let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .try_init();
     let cli = Cli::parse_from(args);
     if let Err(e) = run_cli::<T>(cli) {
         eprintln!("error: {e}");
@@ -110,6 +112,8 @@ fn run_cli<T: Table>(cli: Cli) -> Result<(), Error> {
     })?;
     if let Some(conf) = Arc::get_mut(&mut server.configuration) {
         conf.threads = threads;
+        // Without a configuration file, off unless asked for; with one, the file decides
+        // (Pingora's default when it does not say: on), and the flag can only turn it on.
         if cli.work_stealing || !conf_file {
             conf.work_stealing = cli.work_stealing;
         }

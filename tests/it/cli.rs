@@ -99,18 +99,27 @@ fn serve_runs_until_sigterm() {
         backend.addr(),
         backend.addr()
     );
-    let mut child = Command::new(std::env::current_exe().expect("test binary"))
-        .args(["cli::serve_child", "--exact", "--ignored", "--nocapture"])
-        .env(SERVE_CHILD, &args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start the child");
-    let ready = switchyard::wait_for_port(addr, Duration::from_secs(20));
-    if ready.is_err() {
-        let _ = child.kill();
-        panic!("serve did not listen on {addr}: {ready:?}");
+    /// Kills the child if the test fails before it has exited.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            if let Ok(None) = self.0.try_wait() {
+                let _ = self.0.kill();
+                let _ = self.0.wait();
+            }
+        }
     }
+    let mut child = Reap(
+        Command::new(std::env::current_exe().expect("test binary"))
+            .args(["cli::serve_child", "--exact", "--ignored", "--nocapture"])
+            .env(SERVE_CHILD, &args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start the child"),
+    );
+    let ready = switchyard::wait_for_port(addr, Duration::from_secs(20));
+    assert!(ready.is_ok(), "serve did not listen on {addr}: {ready:?}");
     let client = crate::support::client();
     for _ in 0..20 {
         let a = crate::support::get(&client, addr, "/x", &[]);
@@ -120,20 +129,20 @@ fn serve_runs_until_sigterm() {
 
     // The shell's built-in `kill`: no `procps` needed.
     let killed = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {}", child.id())])
+        .args(["-c", &format!("kill -TERM {}", child.0.id())])
         .status()
         .expect("kill");
     assert!(killed.success());
     // Pingora waits out the grace period (DEFAULT_GRACE_SECONDS) and exits.
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
-        if let Some(status) = child.try_wait().expect("wait") {
+        if let Some(status) = child.0.try_wait().expect("wait") {
             break status;
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("serve still running 20 s after SIGTERM");
-        }
+        assert!(
+            Instant::now() < deadline,
+            "serve still running 20 s after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "serve exited with {status}");
