@@ -70,11 +70,16 @@ wait_port() { # port
 
 # --- backends: one nginx, three servers, on the load CPU -------------------------------
 mkdir -p "$WORK/backends"
-cat > "$WORK/backends/nginx.conf" <<EOF
+# The part of an nginx configuration the backends and the nginx under test share.
+nginx_head() { # dir
+  cat <<EOF
 worker_processes 1;
-error_log $WORK/backends/error.log;
-pid $WORK/backends/nginx.pid;
+error_log $1/error.log;
+pid $1/nginx.pid;
 events { worker_connections 4096; }
+EOF
+}
+{ nginx_head "$WORK/backends"; cat <<EOF
 http {
   access_log off;
   keepalive_requests 10000000;
@@ -83,17 +88,14 @@ http {
   server { listen 127.0.0.1:18083; location / { return 200 "ok"; } }
 }
 EOF
+} > "$WORK/backends/nginx.conf"
 taskset -c "$LOAD_CPU" "$NGINX" -p "$WORK/backends" -c "$WORK/backends/nginx.conf" -g 'daemon off;' &
 PIDS+=($!)
 for p in 18081 18082 18083; do wait_port $p; done
 
 # --- the proxies under test --------------------------------------------------------------
 mkdir -p "$WORK/nginx" "$WORK/haproxy"
-cat > "$WORK/nginx/nginx.conf" <<EOF
-worker_processes 1;
-error_log $WORK/nginx/error.log;
-pid $WORK/nginx/nginx.pid;
-events { worker_connections 4096; }
+{ nginx_head "$WORK/nginx"; cat <<EOF
 http {
   access_log off;
   keepalive_requests 10000000;
@@ -114,6 +116,7 @@ http {
   server { listen 127.0.0.1:6192; server_name hash.test; location / { proxy_pass http://sticky; } }
 }
 EOF
+} > "$WORK/nginx/nginx.conf"
 cat > "$WORK/haproxy/haproxy.cfg" <<EOF
 global
   nbthread 1

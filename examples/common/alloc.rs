@@ -13,26 +13,27 @@ pub struct Counting;
 static ON: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
 
+#[inline]
+fn count() {
+    if ON.load(Relaxed) {
+        ALLOCATIONS.fetch_add(1, Relaxed);
+    }
+}
+
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ON.load(Relaxed) {
-            ALLOCATIONS.fetch_add(1, Relaxed);
-        }
+        count();
         unsafe { mimalloc::MiMalloc.alloc(layout) }
     }
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if ON.load(Relaxed) {
-            ALLOCATIONS.fetch_add(1, Relaxed);
-        }
+        count();
         unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ON.load(Relaxed) {
-            ALLOCATIONS.fetch_add(1, Relaxed);
-        }
+        count();
         unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) }
     }
 }

@@ -303,20 +303,19 @@ fn cond(c: &Cond) -> TokenStream {
                         // Looked up once per request, on first use (see `field_locals`).
                         let local = field_local(*field, name);
                         let lines = quote!(#local.get_or_init(|| __sy_v.header_lines(#header)));
-                        let values = lines.clone();
                         return match test {
                             Test::Present => quote!(#lines.present()),
                             Test::Eq(v) => {
                                 let v = bstr(v);
-                                quote!(#values.any(|__sy_x| __sy_x == #v))
+                                quote!(#lines.any(|__sy_x| __sy_x == #v))
                             }
                             Test::Contains(v) => {
                                 let v = bstr(v);
-                                quote!(#values.any(|__sy_x| #pv::contains(__sy_x, #v)))
+                                quote!(#lines.any(|__sy_x| #pv::contains(__sy_x, #v)))
                             }
                             Test::StartsWith(v) => {
                                 let v = bstr(v);
-                                quote!(#values.any(|__sy_x| __sy_x.starts_with(#v)))
+                                quote!(#lines.any(|__sy_x| __sy_x.starts_with(#v)))
                             }
                         };
                     }

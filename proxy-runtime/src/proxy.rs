@@ -2,7 +2,7 @@
 
 use crate::cluster::Cluster;
 use crate::request::{BadRequest, RequestView};
-use crate::spec::{Balance, ClusterSpec, Response, RouteSpec, SplitSpec, Target};
+use crate::spec::{ClusterSpec, Response, RouteSpec, SplitSpec, Target};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -158,18 +158,7 @@ impl<T: Table> Proxy<T> {
     pub fn new(clusters: Arc<[Cluster]>) -> Self {
         let keyed = (0..clusters.len())
             .map(|first| {
-                let mut index = Some(first);
-                // Backup chains are acyclic (checked by the macro); the bound is a guard.
-                for _ in 0..=clusters.len() {
-                    let Some(spec) = index.and_then(|i| clusters.get(i)).map(Cluster::spec) else {
-                        break;
-                    };
-                    if matches!(spec.balance, Balance::Consistent(_) | Balance::Hash(_)) {
-                        return true;
-                    }
-                    index = spec.backup;
-                }
-                false
+                backup_chain(&clusters, first).any(|i| clusters[i].spec().balance.key().is_some())
             })
             .collect();
         Proxy {
@@ -206,29 +195,32 @@ impl<T: Table> Proxy<T> {
     fn select(
         &self,
         view: Option<&RequestView<'_>>,
-        mut index: usize,
+        first: usize,
         state: &RequestState,
     ) -> Result<(usize, SocketAddr), usize> {
-        let first = index;
-        // Backup chains are acyclic (checked by the macro); the bound is a second guard.
-        for _ in 0..=self.clusters.len() {
+        for index in backup_chain(&self.clusters, first) {
             let cluster = &self.clusters[index];
-            let key_spec = match cluster.spec().balance {
-                Balance::Consistent(k) | Balance::Hash(k) => Some(k),
-                Balance::RoundRobin | Balance::Random => None,
-            };
             let mut ip = [0u8; 16];
-            let key = key_spec.and_then(|k| view?.key(k, &mut ip)).unwrap_or(b"");
+            let key = cluster
+                .spec()
+                .balance
+                .key()
+                .and_then(|k| view?.key(k, &mut ip))
+                .unwrap_or(b"");
             if let Some(addr) = cluster.select(key, |a| state.tried(a)) {
                 return Ok((index, addr));
-            }
-            match cluster.spec().backup {
-                Some(backup) => index = backup,
-                None => break,
             }
         }
         Err(first)
     }
+}
+
+/// Cluster `first`, then its backup, the backup's backup, and so on. Backup chains are
+/// acyclic (checked by the macro); the bound on the length is a second guard.
+fn backup_chain(clusters: &[Cluster], first: usize) -> impl Iterator<Item = usize> + '_ {
+    std::iter::successors(Some(first), |&i| clusters.get(i)?.spec().backup)
+        .take_while(|&i| i < clusters.len())
+        .take(clusters.len() + 1)
 }
 
 fn pick_arm(split: &SplitSpec, mut point: u64) -> usize {
@@ -291,13 +283,12 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         *parts.route = decision.route;
         parts.state.primary = cluster;
         *parts.cluster = cluster.map(T::cluster_at);
+        if let Some(r) = decision.response() {
+            return respond(session, r.status, r.body).await;
+        }
         match decision.target {
-            Target::Respond(i) => {
-                let r = T::RESPONSES[i as usize];
-                respond(session, r.status, r.body).await
-            }
             Target::NoRoute => respond(session, 404, "no route matches this request\n").await,
-            Target::Cluster(_) | Target::Split(_) => Ok(false),
+            Target::Cluster(_) | Target::Split(_) | Target::Respond(_) => Ok(false),
         }
     }
 

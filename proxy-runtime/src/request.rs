@@ -451,10 +451,8 @@ fn trim_start_ows(mut s: &[u8]) -> &[u8] {
     s
 }
 
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
+fn trim_ows(s: &[u8]) -> &[u8] {
+    let mut s = trim_start_ows(s);
     while let [rest @ .., b' ' | b'\t'] = s {
         s = rest;
     }

@@ -327,10 +327,10 @@ pub fn explain<T: Table>(
                 .collect();
             format!("split {{ {} }}", arms.join(", "))
         }
-        Target::Respond(i) => {
-            let r = T::RESPONSES[i as usize];
-            format!("respond({}, {:?})", r.status, r.body)
-        }
+        Target::Respond(_) => match decision.response() {
+            Some(r) => format!("respond({}, {:?})", r.status, r.body),
+            None => "respond(?)".to_owned(),
+        },
         Target::NoRoute => "404 (no rule matches)".to_owned(),
     };
     let normalized = RequestView::with(&req, client, |v| {

@@ -65,6 +65,16 @@ pub enum Balance {
     Hash(Key),
 }
 
+impl Balance {
+    /// The request key the algorithm hashes on, if it hashes on one.
+    pub fn key(self) -> Option<Key> {
+        match self {
+            Balance::Consistent(k) | Balance::Hash(k) => Some(k),
+            Balance::RoundRobin | Balance::Random => None,
+        }
+    }
+}
+
 /// A part of the request used as a hashing key.
 ///
 /// When the key is absent from a request (no such cookie, header or query parameter),

@@ -183,6 +183,13 @@ fn decisions_carry_targets_and_predicates() {
             body: "short and stout"
         })
     );
+    // --explain names the fixed answer the same way.
+    let e =
+        proxy_runtime::server::explain::<Lang>("GET http://x/tea", &[], None).expect("explains");
+    assert!(
+        e.contains(r#"target: respond(418, "short and stout")"#),
+        "{e}"
+    );
     let d = Lang::decide(&req("GET", "/", &[("user-agent", "Mobile")]), None).unwrap();
     assert_eq!(d.target, Target::Cluster(LangCluster::A));
     assert_eq!(
