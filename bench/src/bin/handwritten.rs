@@ -1,10 +1,10 @@
-// cargo run --release --example handwritten
+// cargo run -p switchyard-bench --profile production --bin handwritten
 // curl -i -H 'Host: rr.test' 127.0.0.1:6190/
 //
-// The baseline of bench/e2e.sh: the four benchmark scenarios written by hand in the style
-// of the upstream-selection guide (if/else on host and path, `LoadBalancer::select(..)
-// .unwrap()`, `HttpPeer::new` with a `String` SNI) — what Switchyard replaces. Backends:
-// 127.0.0.1:18081-18083, as bench/e2e.sh starts them. Not used by the tests.
+// The baseline of bench/e2e.sh and bench/callgrind.sh: the four benchmark scenarios written
+// by hand in the style of the upstream-selection guide (if/else on host and path,
+// `LoadBalancer::select(..).unwrap()`, `HttpPeer::new` with a `String` SNI) — what
+// Switchyard replaces. Backends: 127.0.0.1:18081-18083, as the scripts start them.
 
 use async_trait::async_trait;
 use pingora_core::server::Server;
@@ -15,8 +15,7 @@ use pingora_load_balancing::LoadBalancer;
 use pingora_proxy::{ProxyHttp, Session};
 use std::sync::Arc;
 
-#[path = "common/alloc.rs"]
-mod alloc;
+use switchyard_bench::alloc;
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;

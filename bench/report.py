@@ -2,18 +2,23 @@
 """Print the figures of the `decide` benchmark as a markdown table.
 
 Reads criterion's estimates under target/criterion/ (written by
-`cargo bench --bench decide -- ...`). Each benchmark iteration decides the 64 requests of
-benches/tables/tN.reqs, so ns per decision = criterion's time per iteration / 64.
+`cargo bench -p switchyard-bench --bench decide -- ...`; $CARGO_TARGET_DIR is honoured).
+Each benchmark iteration decides the 64 requests of the generated tN.reqs (bench/build.rs),
+so ns per decision = criterion's time per iteration / 64.
 """
 
 import json
 import os
 import sys
 
-ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target", "criterion")
+ROOT = os.path.join(
+    os.environ.get("CARGO_TARGET_DIR")
+    or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "target"),
+    "criterion",
+)
 SIZES = [10, 100, 1000]
 KINDS = ["generated", "handwritten", "interpreted"]
-# Not a decider: the Host and Cookie header lookups alone (see benches/decide.rs).
+# Not a decider: the Host and Cookie header lookups alone (see bench/benches/decide.rs).
 FLOOR = "floor"
 PER_ITER = 64
 

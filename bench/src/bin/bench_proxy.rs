@@ -1,12 +1,11 @@
-// cargo run --release --example bench_proxy -- --listen 127.0.0.1:6191 --threads 1
+// cargo run -p switchyard-bench --profile production --bin bench_proxy -- --listen 127.0.0.1:6191 --threads 1
 // curl -i -H 'Host: rr.test' 127.0.0.1:6191/
 //
-// The Switchyard side of bench/e2e.sh: the same four scenarios as `handwritten.rs`
-// (round robin, path routing, host routing, cookie consistent hash) as a table. Backends:
-// 127.0.0.1:18081-18083, as bench/e2e.sh starts them. Not used by the tests.
+// The Switchyard side of bench/e2e.sh and bench/callgrind.sh: the same four scenarios as
+// `handwritten.rs` (round robin, path routing, host routing, cookie consistent hash) as a
+// table. Backends: 127.0.0.1:18081-18083, as the scripts start them.
 
-#[path = "common/alloc.rs"]
-mod alloc;
+use switchyard_bench::alloc;
 
 #[global_allocator]
 static ALLOC: alloc::Counting = alloc::Counting;
