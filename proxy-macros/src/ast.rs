@@ -1,5 +1,5 @@
 //! The syntax of `routes!`, parsed and judged nothing: every node keeps the tokens an
-//! error may point at. Semantic rules live in `check.rs`.
+//! error may point at. Semantic rules live in `check`.
 
 use proc_macro2::Span;
 use syn::parse::{Parse, ParseStream};
@@ -214,7 +214,7 @@ impl Parse for Item {
             }))
         } else if input.peek(Ident) {
             let ident: Ident = input.fork().parse()?;
-            let hint = crate::check::did_you_mean(
+            let hint = crate::hints::did_you_mean(
                 &ident.to_string(),
                 ["proxy", "cluster", "let", "route"],
             );
@@ -459,7 +459,7 @@ fn parse_primary(input: ParseStream) -> syn::Result<Expr> {
                 "cookie",
                 "client_ip",
             ];
-            let hint = crate::check::hint_or_list(&kind, &MATCHERS);
+            let hint = crate::hints::hint_or_list(&kind, &MATCHERS);
             return Err(syn::Error::new(
                 ident.span(),
                 format!("unknown matcher `{kind}`{hint}"),

@@ -1,14 +1,22 @@
 //! The `routes!` macro of Switchyard. Use it through `proxy-runtime`, which re-exports it
 //! and documents the language.
 //!
-//! The macro runs in four phases: `ast` parses, `check` applies every semantic rule and
-//! collects all errors, `lower` plans the decision tree, `expand` generates code.
+//! The macro runs in four phases: `ast` parses; `check` applies every semantic rule,
+//! collects all errors and produces the checked `model` (names resolved, literals
+//! validated); `lower` turns its matchers into conditions, finds rules that can never
+//! match and plans the decision tree; `expand` generates code from the model and the plan.
+//! Beside them: `hints` (did you mean), `normalize` (the normal form of paths and hosts,
+//! proven equal to the runtime's), `print` (rules as text), `errors` (collecting them).
 
 mod ast;
 mod check;
+mod errors;
 mod expand;
+mod hints;
 mod lower;
 mod model;
+mod normalize;
+mod print;
 
 use proc_macro::TokenStream;
 
@@ -53,8 +61,9 @@ use proc_macro::TokenStream;
 /// that matches everything.
 ///
 /// Generated: `Gateway` (with `serve()`, `builder()` and `decide()`), `GatewayRoute` and
-/// `GatewayCluster` (enums with `name()` and `ALL`), `GatewayPredicates`, and `GatewayCtx`
-/// (route, cluster, backend, tries, start time and one `bool` per `let`).
+/// `GatewayCluster` (enums with `name()` and `ALL`), `GatewayPredicates` (one `bool` per
+/// `let`), and `GatewayCtx`, the runtime's per-request context for this table (route,
+/// cluster, backend, tries, start time and the predicates).
 ///
 /// Mistakes are compile errors at the offending token, all reported at once: unknown or
 /// duplicate names (with "did you mean"), rules that can never match, no fallback, bad
@@ -64,11 +73,13 @@ use proc_macro::TokenStream;
 #[proc_macro]
 pub fn routes(input: TokenStream) -> TokenStream {
     let table = syn::parse_macro_input!(input as ast::RouteTable);
-    let fallback = expand::fallback(&table);
-    match check::check(table) {
-        Ok(model) => expand::routes(&model).into(),
+    let checked =
+        check::check(&table).and_then(|model| lower::lower(&model).map(|lowered| (model, lowered)));
+    match checked {
+        Ok((model, lowered)) => expand::routes(&model, &lowered).into(),
         Err(e) => {
             let errors = e.to_compile_error();
+            let fallback = expand::fallback(&table);
             quote::quote!(#errors #fallback).into()
         }
     }

@@ -1,31 +1,45 @@
 //! The checked table: what `check` produces and `lower`/`expand` consume. Everything here
-//! is valid by construction; names are resolved to indices.
+//! is valid by construction: names are resolved to indices, addresses parsed, literals
+//! normalized. Each declaration type is the compile-time twin of a runtime spec
+//! (`ClusterModel` → `ClusterSpec`, `TargetModel` → `Target`, ..).
 
+use proc_macro2::Span;
+use std::net::{IpAddr, SocketAddr};
 use syn::{Attribute, Ident};
 
 pub struct Model {
     pub proxy: Ident,
     pub proxy_attrs: Vec<Attribute>,
-    pub clusters: Vec<Cluster>,
-    pub preds: Vec<Pred>,
-    pub routes: Vec<Route>,
-    pub splits: Vec<Split>,
+    pub clusters: Vec<ClusterModel>,
+    pub preds: Vec<PredModel>,
+    pub routes: Vec<RouteModel>,
+    pub splits: Vec<SplitModel>,
 }
 
-pub struct Cluster {
+/// A `cluster NAME { .. }` declaration.
+pub struct ClusterModel {
     pub name: Ident,
+    /// Its `GatewayCluster` variant.
+    pub variant: Ident,
     pub attrs: Vec<Attribute>,
-    pub backends: Vec<(String, u32)>,
-    pub balance: Balance,
-    pub health: Option<Health>,
+    pub backends: Vec<BackendModel>,
+    pub balance: BalanceModel,
+    pub health: Option<HealthModel>,
     pub retries: u32,
+    /// Index of the backup cluster.
     pub backup: Option<usize>,
-    pub tls: Option<Tls>,
-    pub timeouts: Timeouts,
-    /// `(failures, cooldown ms)`
-    pub passive: Option<(u32, u64)>,
-    pub bind_to: Option<String>,
+    pub tls: Option<TlsModel>,
+    pub timeouts: TimeoutsModel,
+    pub passive: Option<PassiveModel>,
+    pub bind_to: Option<IpAddr>,
     pub tcp_keepalive_ms: Option<u64>,
+}
+
+/// `"127.0.0.1:9001" weight 5`, parsed once here and emitted as a finished `SocketAddr`.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct BackendModel {
+    pub addr: SocketAddr,
+    pub weight: u32,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -36,14 +50,18 @@ pub enum BalanceKind {
     Hash,
 }
 
-pub struct Balance {
+/// `balance: consistent(cookie("sid"))`.
+pub struct BalanceModel {
     pub kind: BalanceKind,
-    pub key: Option<Key>,
+    /// The hashed key; `None` for the balancers that take none.
+    pub key: Option<KeyModel>,
 }
 
+/// A hashing key of a balancer or a split.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub enum Key {
+pub enum KeyModel {
     Cookie(String),
+    /// Lowercase.
     Header(String),
     Query(String),
     ClientIp,
@@ -51,8 +69,9 @@ pub enum Key {
     Host,
 }
 
-pub struct Health {
-    pub http: Option<(String, String, u16)>,
+pub struct HealthModel {
+    /// `None` for a TCP check.
+    pub http: Option<HttpProbeModel>,
     pub every_ms: u64,
     pub fall: u32,
     pub rise: u32,
@@ -60,19 +79,28 @@ pub struct Health {
     pub start_unhealthy: bool,
 }
 
-pub struct Tls {
+/// What an HTTP health check asks for and expects.
+pub struct HttpProbeModel {
+    pub path: String,
+    pub host: String,
+    pub expect: u16,
+}
+
+pub struct TlsModel {
     pub sni: String,
     pub verify: bool,
     pub verify_hostname: bool,
     pub alternative_cn: Option<String>,
+    /// The runtime's `Alpn` variant: `H1`, `H2` or `H2H1`.
     pub alpn: &'static str,
     pub ca: Option<String>,
     pub client_cert: Option<String>,
     pub client_key: Option<String>,
 }
 
+/// Milliseconds, each optional.
 #[derive(Default)]
-pub struct Timeouts {
+pub struct TimeoutsModel {
     pub connect: Option<u64>,
     pub total_connect: Option<u64>,
     pub read: Option<u64>,
@@ -80,42 +108,60 @@ pub struct Timeouts {
     pub idle: Option<u64>,
 }
 
-pub struct Pred {
-    pub name: Ident,
-    pub attrs: Vec<Attribute>,
-    pub cond: Cond,
+pub struct PassiveModel {
+    pub failures: u32,
+    pub cooldown_ms: u64,
 }
 
-pub struct Route {
+/// A `let NAME = MATCHER;` declaration.
+pub struct PredModel {
     pub name: Ident,
     pub attrs: Vec<Attribute>,
-    pub cond: Cond,
-    pub target: Target,
-    /// The matcher and target as written, for `--routes`.
+    pub matcher: Matcher,
+}
+
+/// A `route NAME: MATCHER => TARGET;` rule.
+pub struct RouteModel {
+    pub name: Ident,
+    /// Its `GatewayRoute` variant.
+    pub variant: Ident,
+    pub attrs: Vec<Attribute>,
+    pub matcher: Matcher,
+    pub target: TargetModel,
+    /// The matcher and target as written, for `--routes` and the docs.
     pub matcher_text: String,
     pub target_text: String,
 }
 
-pub enum Target {
+/// Where a rule sends a request.
+pub enum TargetModel {
+    /// Index into `Model::clusters`.
     Cluster(usize),
+    /// Index into `Model::splits`.
     Split(usize),
     Respond(u16, String),
 }
 
-pub struct Split {
+/// `split { a: 5, b: 95 } by KEY`: `(cluster index, weight)` arms.
+pub struct SplitModel {
     pub arms: Vec<(usize, u32)>,
-    pub by: Option<Key>,
+    pub by: Option<KeyModel>,
 }
 
-/// A condition over a request.
-#[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub enum Cond {
-    True,
+/// A checked matcher expression, shaped as written (parentheses dropped): every name is
+/// resolved and every atom validated. `lower` turns it into a `Cond`.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Matcher {
+    /// `_`
+    Any,
+    /// A `let` name: index into `Model::preds` (always an earlier one).
     Pred(usize),
-    Not(Box<Cond>),
-    And(Vec<Cond>),
-    Or(Vec<Cond>),
+    Not(Box<Matcher>),
+    And(Box<Matcher>, Box<Matcher>),
+    Or(Box<Matcher>, Box<Matcher>),
     Atom(Atom),
+    /// `header("n") != "v"`: the field holds another value, or is absent.
+    NotEqual(Field, String, String),
 }
 
 /// One test of the request.
@@ -125,10 +171,14 @@ pub enum Atom {
     HostExact(String),
     /// `".example.com"` for `*.example.com`.
     HostSuffix(String),
+    /// Normalized.
     Path(String),
+    /// Normalized.
     PathPrefix(String),
     PathRegex(String),
+    /// Distinct methods, sorted.
     Method(Vec<String>),
+    /// The field's name (lowercase for headers) and the test of its value.
     Field(Field, String, Test),
     ClientIp {
         v6: bool,
@@ -150,4 +200,38 @@ pub enum Test {
     Eq(String),
     Contains(String),
     StartsWith(String),
+}
+
+/// The enum variant a route or cluster name becomes: `api_v2` → `ApiV2`; `None` when the
+/// result is not a usable identifier (`self_` → the keyword `Self`).
+pub fn variant_name(ident: &Ident) -> Option<Ident> {
+    let text = variant_text(&ident.to_string());
+    syn::parse_str::<Ident>(&text).ok()?;
+    Some(Ident::new(&text, ident.span()))
+}
+
+/// `api_v2` → `ApiV2`; a name that would start with a digit (`_1`) gets an `R` in front.
+pub fn variant_text(name: &str) -> String {
+    let s = name.strip_prefix("r#").unwrap_or(name);
+    let mut out = String::new();
+    let mut up = true;
+    for c in s.chars() {
+        if c == '_' {
+            up = true;
+        } else if up {
+            out.extend(c.to_uppercase());
+            up = false;
+        } else {
+            out.push(c);
+        }
+    }
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        out.insert(0, 'R');
+    }
+    out
+}
+
+/// A placeholder name for a table without `proxy NAME;` (reported as an error).
+pub fn unnamed_proxy() -> Ident {
+    Ident::new("__SwitchyardProxy", Span::call_site())
 }

@@ -30,6 +30,7 @@
 
 pub mod cluster;
 pub mod error;
+pub mod normalize;
 pub mod peer;
 pub mod proxy;
 pub mod request;

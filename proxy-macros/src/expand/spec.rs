@@ -1,0 +1,250 @@
+//! The table's declarations as `static` data: `Table::CLUSTERS`, `ROUTES`, `SPLITS` and
+//! `RESPONSES`. Every value is finished here (socket addresses, durations, indices), so
+//! the runtime parses nothing from the table.
+
+use crate::model::*;
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::quote;
+use std::net::{IpAddr, SocketAddr};
+use syn::Ident;
+
+fn opt_ms(ms: Option<u64>) -> TokenStream {
+    match ms {
+        Some(ms) => {
+            quote!(::core::option::Option::Some(::proxy_runtime::__private::Duration::from_millis(#ms)))
+        }
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+fn opt_str(s: &Option<String>) -> TokenStream {
+    match s {
+        Some(s) => quote!(::core::option::Option::Some(#s)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+pub fn key(k: &KeyModel) -> TokenStream {
+    let p = quote!(::proxy_runtime::__private::Key);
+    match k {
+        KeyModel::Cookie(n) => quote!(#p::Cookie(#n)),
+        KeyModel::Header(n) => quote!(#p::Header(#n)),
+        KeyModel::Query(n) => quote!(#p::Query(#n)),
+        KeyModel::ClientIp => quote!(#p::ClientIp),
+        KeyModel::Path => quote!(#p::Path),
+        KeyModel::Host => quote!(#p::Host),
+    }
+}
+
+/// `"10.0.0.1:9001"` as `socket_v4([10, 0, 0, 1], 9001)`: a `const` value.
+fn socket_addr(a: &SocketAddr) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    let port = a.port();
+    match a {
+        SocketAddr::V4(a) => {
+            let ip = a.ip().octets().map(Literal::u8_unsuffixed);
+            quote!(#pv::socket_v4([#(#ip),*], #port))
+        }
+        SocketAddr::V6(a) => {
+            let ip = a.ip().segments().map(Literal::u16_unsuffixed);
+            let scope = a.scope_id();
+            quote!(#pv::socket_v6([#(#ip),*], #port, #scope))
+        }
+    }
+}
+
+/// `"10.0.0.1"` as `ip_v4([10, 0, 0, 1])`.
+fn ip_addr(a: &IpAddr) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    match a {
+        IpAddr::V4(a) => {
+            let ip = a.octets().map(Literal::u8_unsuffixed);
+            quote!(#pv::ip_v4([#(#ip),*]))
+        }
+        IpAddr::V6(a) => {
+            let ip = a.segments().map(Literal::u16_unsuffixed);
+            quote!(#pv::ip_v6([#(#ip),*]))
+        }
+    }
+}
+
+/// One `ClusterSpec`.
+pub fn cluster_spec(c: &ClusterModel) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    let name = c.name.to_string();
+    let backends = c.backends.iter().map(|b| {
+        let (addr, w) = (socket_addr(&b.addr), b.weight);
+        quote!(#pv::BackendSpec { addr: #addr, weight: #w })
+    });
+    let k = c
+        .balance
+        .key
+        .as_ref()
+        .map(key)
+        .unwrap_or_else(|| quote!(#pv::Key::ClientIp));
+    let balance = match c.balance.kind {
+        BalanceKind::RoundRobin => quote!(#pv::Balance::RoundRobin),
+        BalanceKind::Random => quote!(#pv::Balance::Random),
+        BalanceKind::Consistent => quote!(#pv::Balance::Consistent(#k)),
+        BalanceKind::Hash => quote!(#pv::Balance::Hash(#k)),
+    };
+    let health = match &c.health {
+        Some(h) => {
+            let kind = match &h.http {
+                Some(HttpProbeModel { path, host, expect }) => {
+                    quote!(#pv::HealthKind::Http { path: #path, host: #host, expect: #expect })
+                }
+                None => quote!(#pv::HealthKind::Tcp),
+            };
+            let (every, fall, rise, timeout, start_unhealthy) =
+                (h.every_ms, h.fall, h.rise, h.timeout_ms, h.start_unhealthy);
+            quote!(::core::option::Option::Some(#pv::HealthSpec {
+                kind: #kind,
+                every: #pv::Duration::from_millis(#every),
+                fall: #fall,
+                rise: #rise,
+                timeout: #pv::Duration::from_millis(#timeout),
+                start_unhealthy: #start_unhealthy,
+            }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let retries = c.retries;
+    let backup = match c.backup {
+        Some(i) => quote!(::core::option::Option::Some(#i)),
+        None => quote!(::core::option::Option::None),
+    };
+    let tls = match &c.tls {
+        Some(t) => {
+            let (sni, verify, vh, alpn) = (
+                &t.sni,
+                t.verify,
+                t.verify_hostname,
+                Ident::new(t.alpn, Span::call_site()),
+            );
+            let (acn, ca, cc, ck) = (
+                opt_str(&t.alternative_cn),
+                opt_str(&t.ca),
+                opt_str(&t.client_cert),
+                opt_str(&t.client_key),
+            );
+            quote!(::core::option::Option::Some(#pv::TlsSpec {
+                sni: #sni, verify: #verify, verify_hostname: #vh, alternative_cn: #acn,
+                alpn: #pv::Alpn::#alpn, ca: #ca, client_cert: #cc, client_key: #ck,
+            }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let passive = match &c.passive {
+        Some(PassiveModel {
+            failures,
+            cooldown_ms,
+        }) => quote!(::core::option::Option::Some(#pv::PassiveSpec {
+            failures: #failures,
+            cooldown: #pv::Duration::from_millis(#cooldown_ms),
+        })),
+        None => quote!(::core::option::Option::None),
+    };
+    let bind_to = match &c.bind_to {
+        Some(ip) => {
+            let ip = ip_addr(ip);
+            quote!(::core::option::Option::Some(#ip))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let keepalive = opt_ms(c.tcp_keepalive_ms);
+    let t = &c.timeouts;
+    let (tc, ttc, tr, tw, ti) = (
+        opt_ms(t.connect),
+        opt_ms(t.total_connect),
+        opt_ms(t.read),
+        opt_ms(t.write),
+        opt_ms(t.idle),
+    );
+    quote!(#pv::ClusterSpec {
+        name: #name,
+        backends: &[#(#backends),*],
+        balance: #balance,
+        health: #health,
+        retries: #retries,
+        backup: #backup,
+        tls: #tls,
+        timeouts: #pv::Timeouts { connect: #tc, total_connect: #ttc, read: #tr, write: #tw, idle: #ti },
+        passive: #passive,
+        bind_to: #bind_to,
+        tcp_keepalive: #keepalive,
+    })
+}
+
+/// One `RouteSpec` per rule: its name and text for `--routes`.
+pub fn route_specs(m: &Model) -> impl Iterator<Item = TokenStream> + '_ {
+    m.routes.iter().map(|r| {
+        let (n, mt, tt) = (r.name.to_string(), &r.matcher_text, &r.target_text);
+        quote!(::proxy_runtime::__private::RouteSpec { name: #n, matcher: #mt, target: #tt })
+    })
+}
+
+/// One `SplitSpec` per `split { .. }` target, in rule order.
+pub fn split_specs(m: &Model) -> impl Iterator<Item = TokenStream> + '_ {
+    m.splits.iter().map(|s| {
+        let pv = quote!(::proxy_runtime::__private);
+        let arms = s.arms.iter().map(|(c, w)| quote!((#c, #w)));
+        // `check` caps the sum at `u32::MAX`.
+        let total: u32 = s.arms.iter().fold(0u32, |t, a| t.saturating_add(a.1));
+        let by = match &s.by {
+            Some(k) => {
+                let k = key(k);
+                quote!(::core::option::Option::Some(#k))
+            }
+            None => quote!(::core::option::Option::None),
+        };
+        quote!(#pv::SplitSpec { arms: &[#(#arms),*], total: #total, by: #by })
+    })
+}
+
+/// The `respond(..)` targets of the table, in rule order: `Table::RESPONSES`.
+fn responses(m: &Model) -> impl Iterator<Item = (u16, &str)> {
+    m.routes.iter().filter_map(|r| match &r.target {
+        TargetModel::Respond(status, body) => Some((*status, body.as_str())),
+        _ => None,
+    })
+}
+
+pub fn response_specs(m: &Model) -> impl Iterator<Item = TokenStream> + '_ {
+    responses(m).map(|(status, body)| {
+        quote!(::proxy_runtime::__private::Response { status: #status, body: #body })
+    })
+}
+
+/// The index in `Table::RESPONSES` of the `respond(..)` target of rule `route`: how many
+/// rules before it answer with `respond(..)` (`responses` lists them in rule order). The
+/// checker caps a table at 65,535 rules, so the count fits.
+pub fn respond_index(m: &Model, route: usize) -> u16 {
+    let before = m.routes[..route]
+        .iter()
+        .filter(|r| matches!(r.target, TargetModel::Respond(..)))
+        .count();
+    before as u16
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_const_values() {
+        let cases = [
+            ("127.0.0.1:9001", "socket_v4 ([127 , 0 , 0 , 1] , 9001u16)"),
+            (
+                "[2001:db8::1]:443",
+                "socket_v6 ([8193 , 3512 , 0 , 0 , 0 , 0 , 0 , 1] , 443u16 , 0u32)",
+            ),
+        ];
+        for (text, want) in cases {
+            let got = socket_addr(&text.parse().unwrap()).to_string();
+            assert!(got.ends_with(want), "{text}: {got}");
+        }
+        let got = ip_addr(&"10.0.0.2".parse().unwrap()).to_string();
+        assert!(got.ends_with("ip_v4 ([10 , 0 , 0 , 2])"), "{got}");
+    }
+}
