@@ -4,6 +4,7 @@
 #
 #   bash bench/e2e.sh            # DURATION=10 CONNS=32 RATE=10000 ROUNDS=3 by default
 #   DURATION=6 ROUNDS=3 bash bench/e2e.sh
+#   PROXIES="nginx switchyard" DURATION=5 ROUNDS=2 bash bench/e2e.sh   # fewer proxies
 #
 # Each round measures every proxy once (closed loop, then fixed rate); the tables report
 # the median over the rounds, so that a slow spell of the machine does not land on one
@@ -18,11 +19,15 @@
 # nginx from the same run. Every process it starts is stopped when it exits; nothing else
 # is touched. Installs nginx, haproxy and wrk from Debian when missing.
 #
-# Then the same at a fixed offered rate (RATE req/s, `examples/loadgen.rs`, open loop:
-# latency counted from when each request was due, so a stall is not hidden by the
-# generator waiting for it), which compares CPU per request at equal load, and last the
+# Then the same at a fixed offered rate (RATE req/s, oha `-q RATE --latency-correction`,
+# open loop: latency counted from when each request was due, so a stall is not hidden by
+# the generator waiting for it), which compares CPU per request at equal load, and last the
 # allocations per proxied request of the two Pingora proxies (counting allocator, two
 # runs of different lengths, the difference divided by the difference in requests).
+# Installs oha with `cargo install oha --locked` when missing.
+#
+# The Pingora proxies are built with `--profile production` (bench/README.md);
+# PANIC=unwind bash bench/e2e.sh measures them built with panic = "unwind" instead.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -31,92 +36,24 @@ WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-32}
 RATE=${RATE:-10000}
 ROUNDS=${ROUNDS:-3}
+# Which proxies each round measures, in this order (nginx is the reference of the ratios).
+PROXIES=${PROXIES:-nginx haproxy pingora-handwritten switchyard}
 PROXY_CPU=${PROXY_CPU:-0}
 LOAD_CPU=${LOAD_CPU:-1}
 
-need=()
-command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)
-command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || need+=(haproxy)
-command -v wrk >/dev/null 2>&1 || need+=(wrk)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "e2e: installing ${need[*]}" >&2
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+. bench/common.sh
+
+need nginx:nginx-light haproxy:haproxy wrk:wrk python3:python3
 HAPROXY=$(command -v haproxy || echo /usr/sbin/haproxy)
-
-scripts/setup
-cargo build --release --example bench_proxy --example handwritten --example loadgen >&2
-TARGET=${CARGO_TARGET_DIR:-target}/release/examples
-
-WORK=$(mktemp -d /tmp/switchyard-e2e.XXXXXX)
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill -INT "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
-  sleep 0.3
-  for pid in "${PIDS[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-wait_port() { # port
-  for _ in $(seq 1 200); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
-    sleep 0.05
-  done
-  echo "e2e: nothing listens on 127.0.0.1:$1" >&2
-  return 1
-}
+command -v oha >/dev/null 2>&1 || { echo "e2e: installing oha" >&2; cargo install oha --locked >&2; }
+build_proxies
 
 # --- backends: one nginx, three servers, on the load CPU -------------------------------
-mkdir -p "$WORK/backends"
-# The part of an nginx configuration the backends and the nginx under test share.
-nginx_head() { # dir
-  cat <<EOF
-worker_processes 1;
-error_log $1/error.log;
-pid $1/nginx.pid;
-events { worker_connections 4096; }
-EOF
-}
-{ nginx_head "$WORK/backends"; cat <<EOF
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  server { listen 127.0.0.1:18081; location / { return 200 "ok"; } }
-  server { listen 127.0.0.1:18082; location / { return 200 "ok"; } }
-  server { listen 127.0.0.1:18083; location / { return 200 "ok"; } }
-}
-EOF
-} > "$WORK/backends/nginx.conf"
-taskset -c "$LOAD_CPU" "$NGINX" -p "$WORK/backends" -c "$WORK/backends/nginx.conf" -g 'daemon off;' &
-PIDS+=($!)
-for p in 18081 18082 18083; do wait_port $p; done
+start_backends
 
 # --- the proxies under test --------------------------------------------------------------
-mkdir -p "$WORK/nginx" "$WORK/haproxy"
-{ nginx_head "$WORK/nginx"; cat <<EOF
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  upstream rr { server 127.0.0.1:18081; server 127.0.0.1:18082; server 127.0.0.1:18083; keepalive 64; }
-  upstream api { server 127.0.0.1:18081; server 127.0.0.1:18082; keepalive 64; }
-  upstream web { server 127.0.0.1:18082; server 127.0.0.1:18083; keepalive 64; }
-  upstream sticky { hash \$cookie_session_id consistent; server 127.0.0.1:18081; server 127.0.0.1:18082; server 127.0.0.1:18083; keepalive 64; }
-  proxy_http_version 1.1;
-  proxy_set_header Connection "";
-  server { listen 127.0.0.1:6192 default_server; location / { proxy_pass http://rr; } }
-  server { listen 127.0.0.1:6192; server_name rr.test; location / { proxy_pass http://rr; } }
-  server { listen 127.0.0.1:6192; server_name path.test;
-           location /api/ { proxy_pass http://api; }
-           location /static/ { proxy_pass http://rr; }
-           location / { proxy_pass http://web; } }
-  server { listen 127.0.0.1:6192; server_name a.test; location / { proxy_pass http://api; } }
-  server { listen 127.0.0.1:6192; server_name b.test; location / { proxy_pass http://web; } }
-  server { listen 127.0.0.1:6192; server_name hash.test; location / { proxy_pass http://sticky; } }
-}
-EOF
-} > "$WORK/nginx/nginx.conf"
+nginx_proxy_conf
+mkdir -p "$WORK/haproxy"
 cat > "$WORK/haproxy/haproxy.cfg" <<EOF
 global
   nbthread 1
@@ -242,37 +179,52 @@ closed_loop() { # round name port pid-or-empty
   done
 }
 
+# One oha run against a scenario at a fixed rate; extra arguments say for how long (-z)
+# or how many (-n). Prints `completed=N achieved_rps=R p50_us=.. p99_us=.. p999_us=..
+# errors=E`. The scenarios as wrk's scripts send them, except that a request's Host and
+# Cookie cannot vary within one oha run: path routing takes a random one of the three
+# paths, host routing a random one of the two hosts (both resolved to the proxy by
+# --connect-to, over the same kept-alive connections), and cookie hash sends one
+# session_id (the same hashing work per request, always the same backend).
+oha_run() { # port scenario oha-arguments...
+  local port=$1 scenario=$2 target; shift 2
+  case $scenario in
+  rr) target=(-H "Host: rr.test" "http://127.0.0.1:$port/") ;;
+  path)
+    printf "http://127.0.0.1:$port%s\n" /api/users /static/app.js /index.html > "$WORK/path.urls"
+    target=(-H "Host: path.test" --urls-from-file "$WORK/path.urls") ;;
+  host)
+    printf 'http://%s/\n' a.test b.test > "$WORK/host.urls"
+    target=(--connect-to "a.test:80:127.0.0.1:$port" --connect-to "b.test:80:127.0.0.1:$port"
+      --urls-from-file "$WORK/host.urls") ;;
+  hash) target=(-H "Host: hash.test" -H "Cookie: session_id=4f9c2a7e1b" "http://127.0.0.1:$port/") ;;
+  esac
+  taskset -c "$LOAD_CPU" oha --no-tui --output-format json --worker-threads 1 -c "$CONNS" \
+    "$@" "${target[@]}" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+codes = r["statusCodeDistribution"]
+done = sum(codes.values())
+# Requests still in flight when -z ends are aborted and reported as errors: not errors here.
+errors = done - codes.get("200", 0) + sum(
+    n for e, n in r["errorDistribution"].items() if "deadline" not in e)
+lat = r["latencyPercentiles"]
+us = lambda k: "-" if lat.get(k) is None else "%.0f" % (lat[k] * 1e6)
+print("completed=%d achieved_rps=%.0f p50_us=%s p99_us=%s p999_us=%s errors=%d"
+      % (done, done / r["summary"]["total"], us("p50"), us("p99"), us("p99.9"), errors))'
+}
+
 fixed_rate() { # round name port pid
   local round=$1 name=$2 port=$3 pid=$4 scenario out t0 t1
   for scenario in $SCENARIOS; do
     t0=$(ticks $(family "$pid"))
-    out=$(taskset -c "$LOAD_CPU" "$TARGET/loadgen" --addr "127.0.0.1:$port" --scenario "$scenario" \
-      --rate "$RATE" --duration "$DURATION" --conns "$CONNS" --warmup 0)
+    out=$(oha_run "$port" "$scenario" -q "$RATE" --latency-correction -z "${DURATION}s")
     t1=$(ticks $(family "$pid"))
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$round" "$name" "$scenario" "$(kv achieved_rps "$out")" \
       "$(kv p50_us "$out")" "$(kv p99_us "$out")" "$(kv p999_us "$out")" \
       "$(cpu_per "$t0" "$t1" "$(kv completed "$out")")" "$(kv errors "$out")" >> "$FIXED"
     echo "e2e: round $round fixed $RATE/s $name $scenario: $out" >&2
   done
-}
-
-start() { # name port command... ; sets PID
-  local name=$1 port=$2; shift 2
-  taskset -c "$PROXY_CPU" "$@" > "$WORK/$name.log" 2>&1 &
-  PID=$!
-  PIDS+=("$PID")
-  wait_port "$port"
-}
-
-# Pingora takes SIGINT as a fast shutdown (SIGTERM makes it wait out its grace period);
-# nginx and HAProxy take SIGTERM (a background job of a script ignores SIGINT).
-# The PID leaves the list once reaped, so the cleanup at exit never signals a recycled PID.
-stop() {
-  kill "-${2:-TERM}" "$1" 2>/dev/null || true
-  wait "$1" 2>/dev/null || true
-  local kept=() p
-  for p in "${PIDS[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
-  PIDS=("${kept[@]}")
 }
 
 measure() { # round name port signal command...
@@ -286,10 +238,15 @@ measure() { # round name port signal command...
 # Rounds: every proxy once per round, so a slow spell of this shared VM falls on all of
 # them rather than on whichever ran then; the report takes the median over the rounds.
 for round in $(seq 1 "$ROUNDS"); do
-  measure "$round" nginx 6192 TERM "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;'
-  measure "$round" haproxy 6193 TERM "$HAPROXY" -f "$WORK/haproxy/haproxy.cfg" -db
-  measure "$round" pingora-handwritten 6190 INT env LISTEN=127.0.0.1:6190 RUST_LOG=error "$TARGET/handwritten"
-  measure "$round" switchyard 6191 INT env RUST_LOG=error "$TARGET/bench_proxy" --listen 127.0.0.1:6191 --threads 1
+  for proxy in $PROXIES; do
+    case $proxy in
+    nginx) measure "$round" nginx 6192 TERM "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' ;;
+    haproxy) measure "$round" haproxy 6193 TERM "$HAPROXY" -f "$WORK/haproxy/haproxy.cfg" -db ;;
+    pingora-handwritten) measure "$round" pingora-handwritten 6190 INT env LISTEN=127.0.0.1:6190 RUST_LOG=error "$BIN/handwritten" ;;
+    switchyard) measure "$round" switchyard 6191 INT env RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1 ;;
+    *) echo "e2e: unknown proxy $proxy in PROXIES" >&2; exit 2 ;;
+    esac
+  done
 done
 closed_loop 1 direct 18081 ""
 
@@ -300,8 +257,7 @@ ALLOC_RATE=${ALLOC_RATE:-5000}
 allocs() { # name port seconds command...
   local name=$1 port=$2 secs=$3 out; shift 3
   start "$name" "$port" env SWITCHYARD_COUNT_ALLOCS=1 RUST_LOG=error "$@"
-  out=$(taskset -c "$LOAD_CPU" "$TARGET/loadgen" --addr "127.0.0.1:$port" --scenario rr \
-    --rate "$ALLOC_RATE" --duration "$secs" --conns "$CONNS" --warmup 0) || true
+  out=$(oha_run "$port" rr -q "$ALLOC_RATE" -n $((ALLOC_RATE * secs))) || true
   stop "$PID" INT
   COUNTED="$(kv completed "$out") $(awk '/^allocations:/ { print $2 }' "$WORK/$name.log")"
 }
@@ -311,8 +267,8 @@ per_request() { # name port command... -> sets PER_REQUEST ("-" when a run faile
   allocs "$name" "$port" 6 "$@"
   PER_REQUEST=$(echo "$short $COUNTED" | awk 'NF == 4 && $3 > $1 { printf "%.1f", ($4 - $2) / ($3 - $1); next } { print "-" }')
 }
-per_request handwritten 6190 env LISTEN=127.0.0.1:6190 "$TARGET/handwritten"; ALLOC_HAND=$PER_REQUEST
-per_request switchyard 6191 "$TARGET/bench_proxy" --listen 127.0.0.1:6191 --threads 1; ALLOC_SY=$PER_REQUEST
+per_request handwritten 6190 env LISTEN=127.0.0.1:6190 "$BIN/handwritten"; ALLOC_HAND=$PER_REQUEST
+per_request switchyard 6191 "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1; ALLOC_SY=$PER_REQUEST
 
 # --- report ------------------------------------------------------------------------------
 # Medians over the rounds of each (proxy, scenario); ratios are of the medians.
@@ -350,7 +306,7 @@ report() { # file columns-header metric-columns...
 }
 
 echo
-echo "$(date -u +%Y-%m-%d) $(nproc) CPUs, $(uname -r); proxy alone on CPU $PROXY_CPU (one worker), load generator and backends on CPU $LOAD_CPU; $ROUNDS rounds, median of each"
+echo "$(date -u +%Y-%m-%d) $(nproc) CPUs, $(uname -r); proxy alone on CPU $PROXY_CPU (one worker), load generator and backends on CPU $LOAD_CPU; $ROUNDS rounds, median of each; Pingora proxies: $BUILD"
 echo
 echo "Closed loop (wrk -t1 -c$CONNS -d${DURATION}s):"
 echo
@@ -359,7 +315,7 @@ echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 cut -f1-7 "$RESULTS" > "$WORK/closed.cols"
 report "$WORK/closed.cols" "rps,us,us,cpu"
 echo
-echo "Fixed rate ($RATE req/s offered for ${DURATION}s, open loop, $CONNS connections, latency from when each request was due):"
+echo "Fixed rate (oha -q $RATE --latency-correction -z ${DURATION}s -c $CONNS: open loop, latency from when each request was due):"
 echo
 echo "| proxy | scenario | achieved req/s | p50 | p99 | p99.9 | CPU µs/req | CPU × nginx | CPU × hand-written |"
 echo "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
