@@ -347,10 +347,16 @@ impl Iterator for Decoded<'_> {
     }
 }
 
+/// `raw` has an escape, or a `+` that means a space.
+#[inline]
+fn needs_decoding(raw: &[u8], plus_is_space: bool) -> bool {
+    raw.contains(&b'%') || (plus_is_space && raw.contains(&b'+'))
+}
+
 /// `raw`, decoded, equals `expected`.
 #[inline]
 pub fn decoded_eq(raw: &[u8], expected: &[u8], plus_is_space: bool) -> bool {
-    if !raw.contains(&b'%') && !(plus_is_space && raw.contains(&b'+')) {
+    if !needs_decoding(raw, plus_is_space) {
         return raw == expected;
     }
     Decoded::new(raw, plus_is_space).eq(expected.iter().copied())
@@ -365,7 +371,7 @@ pub fn decoded_starts_with(raw: &[u8], prefix: &[u8], plus_is_space: bool) -> bo
 
 /// `raw`, decoded, contains `needle`.
 pub fn decoded_contains(raw: &[u8], needle: &[u8], plus_is_space: bool) -> bool {
-    if !raw.contains(&b'%') && !(plus_is_space && raw.contains(&b'+')) {
+    if !needs_decoding(raw, plus_is_space) {
         return contains(raw, needle);
     }
     let mut d = Decoded::new(raw, plus_is_space);
