@@ -5,8 +5,8 @@
 // v1, `www.example.com` into the shop (`/shop`), the mobile site and the desktop site, and
 // any other host gets the default. Replaces the guide's "组合多种条件选择上游服务器" (nested
 // `if host == .. { if path.starts_with(..) .. }` and `ctx.is_mobile_client`): the named
-// predicate `is_mobile` becomes a typed `bool` field of `CombinedRoutingCtx` and of the
-// decision's `predicates`, set for every request.
+// predicate `is_mobile` becomes a typed `bool` field of the decision's and of the
+// request context's `predicates` (`CombinedRoutingCtx`), set for every request.
 
 proxy_runtime::routes! {
     /// Routing on host, path and device together.

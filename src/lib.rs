@@ -349,9 +349,7 @@ pub fn run_example<T: proxy_runtime::Table>() {
     if !external {
         for cluster in T::CLUSTERS {
             for (i, b) in cluster.backends.iter().enumerate() {
-                let Ok(addr) = b.addr.parse::<SocketAddr>() else {
-                    continue;
-                };
+                let addr = b.addr;
                 if backends.iter().any(|running| running.addr() == addr) {
                     continue;
                 }

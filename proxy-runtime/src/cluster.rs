@@ -32,8 +32,8 @@ pub struct Member {
     pub weight: u32,
 }
 
-/// A live cluster: its spec, its members and the balancer that picks among them.
-pub struct Cluster {
+/// A live cluster: its declaration, its members and the balancer that picks among them.
+pub struct LiveCluster {
     spec: &'static ClusterSpec,
     members: Vec<Member>,
     /// Peer templates, one per member, in `members` order: cloned per request, never
@@ -71,14 +71,14 @@ struct MemberState {
 /// selector is never asked.
 type Health = Arc<LoadBalancer<RoundRobin>>;
 
-impl Cluster {
+impl LiveCluster {
     /// Build cluster `spec` over `members` (the declared backends, or an override). Returns
     /// the cluster and, when it declares a health check, the background service that runs
     /// it; the caller must add that service to the server, or the check never runs.
     pub fn build(
         spec: &'static ClusterSpec,
         members: Vec<Member>,
-    ) -> Result<(Cluster, Option<Box<dyn ServiceWithDependents>>), Error> {
+    ) -> Result<(LiveCluster, Option<Box<dyn ServiceWithDependents>>), Error> {
         let files = peer::load_tls(spec)?;
         let peers = members
             .iter()
@@ -99,7 +99,7 @@ impl Cluster {
             Continuum::new(&buckets)
         });
         Ok((
-            Cluster {
+            LiveCluster {
                 wheel: smooth_wheel(&members),
                 next: AtomicUsize::new(0),
                 backends: members.iter().map(|m| backend(m.addr, m.weight)).collect(),

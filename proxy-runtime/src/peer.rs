@@ -98,10 +98,6 @@ pub fn build(spec: &ClusterSpec, files: &TlsFiles, addr: SocketAddr) -> Result<H
     o.write_timeout = t.write;
     o.idle_timeout = t.idle;
     if let Some(ip) = spec.bind_to {
-        let ip: std::net::IpAddr = ip.parse().map_err(|_| Error::BadAddress {
-            what: format!("cluster `{}`: bind_to", spec.name),
-            addr: ip.to_owned(),
-        })?;
         let mut bind = BindTo::default();
         bind.addr = Some(SocketAddr::new(ip, 0));
         o.bind_to = Some(bind);
@@ -152,7 +148,7 @@ mod tests {
                 idle: Some(Duration::from_secs(60)),
             },
             passive: None,
-            bind_to: Some("127.0.0.2"),
+            bind_to: Some(crate::spec::ip_v4([127, 0, 0, 2])),
             tcp_keepalive: Some(Duration::from_secs(30)),
         };
         let peer = build(&SPEC, &TlsFiles::default(), "127.0.0.1:9".parse().unwrap()).unwrap();

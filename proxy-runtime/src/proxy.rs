@@ -1,150 +1,22 @@
 //! The `ProxyHttp` shim every generated table runs in: decide, then select, then connect.
 
-use crate::cluster::Cluster;
-use crate::request::{BadRequest, RequestView};
-use crate::spec::{ClusterSpec, Response, RouteSpec, SplitSpec, Target};
+use crate::cluster::LiveCluster;
+use crate::context::{Ctx, RequestState, Unavailable};
+use crate::request::RequestView;
+use crate::spec::{SplitSpec, Target};
+use crate::table::{Id, Table};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::{Error as PError, ErrorType, Result as PResult};
-use pingora_http::RequestHeader;
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
-use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// A routing table, as `routes!` generates it. Not meant to be implemented by hand.
-pub trait Table: Sized + Send + Sync + 'static {
-    /// The route enum (`GatewayRoute`).
-    type Route: Copy + Eq + fmt::Debug + Send + Sync + 'static;
-    /// The cluster enum (`GatewayCluster`).
-    type Cluster: Copy + Eq + fmt::Debug + Send + Sync + 'static;
-    /// The named predicates of one request.
-    type Predicates: Copy + Default + fmt::Debug + Send + Sync + 'static;
-    /// The per-request context (`GatewayCtx`).
-    type Ctx: Send + Sync + 'static;
-
-    /// The proxy's name (`Gateway`).
-    const NAME: &'static str;
-    /// The clusters, indexed like `Cluster`.
-    const CLUSTERS: &'static [ClusterSpec];
-    /// The rules, in order.
-    const ROUTES: &'static [RouteSpec];
-    /// The weighted splits, indexed by `Target::Split`.
-    const SPLITS: &'static [SplitSpec];
-    /// The fixed answers of `respond(..)` rules, indexed by `Target::Respond`.
-    const RESPONSES: &'static [Response];
-
-    /// Decide a request: which rule matches and where it goes. Allocates nothing.
-    fn decide_view(view: &RequestView<'_>) -> Decision<Self>;
-    /// The index of a cluster in `CLUSTERS`.
-    fn cluster_index(cluster: Self::Cluster) -> usize;
-    /// The cluster at an index of `CLUSTERS`.
-    fn cluster_at(index: usize) -> Self::Cluster;
-    /// The name of a route.
-    fn route_name(route: Self::Route) -> &'static str;
-    /// A fresh context.
-    fn new_ctx() -> Self::Ctx;
-    /// The context's fields the runtime writes.
-    fn ctx_parts(ctx: &mut Self::Ctx) -> CtxParts<'_, Self>;
-    /// Copy the predicates of a decision into the context's fields.
-    fn record_predicates(ctx: &mut Self::Ctx, predicates: &Self::Predicates);
-
-    /// Decide a request head from a client address.
-    fn decide(req: &RequestHeader, client: Option<IpAddr>) -> Result<Decision<Self>, BadRequest> {
-        RequestView::with(req, client, Self::decide_view)
-    }
-}
-
-/// The result of deciding a request.
-pub struct Decision<T: Table> {
-    /// The rule that matched; `None` when none did.
-    pub route: Option<T::Route>,
-    /// Where the request goes.
-    pub target: Target<T::Cluster>,
-    /// The value of each named predicate for this request.
-    pub predicates: T::Predicates,
-}
-
-impl<T: Table> Decision<T> {
-    /// The status and body, when the target is a fixed answer (`respond(..)`).
-    pub fn response(&self) -> Option<Response> {
-        match self.target {
-            Target::Respond(i) => T::RESPONSES.get(i as usize).copied(),
-            _ => None,
-        }
-    }
-}
-
-impl<T: Table> Clone for Decision<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T: Table> Copy for Decision<T> {}
-
-impl<T: Table> fmt::Debug for Decision<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Decision")
-            .field("route", &self.route)
-            .field("target", &self.target)
-            .field("predicates", &self.predicates)
-            .finish()
-    }
-}
-
-impl<T: Table> PartialEq for Decision<T> {
-    fn eq(&self, other: &Self) -> bool {
-        self.route == other.route && self.target == other.target
-    }
-}
-
-/// Mutable access to the context fields the runtime fills in.
-pub struct CtxParts<'a, T: Table> {
-    /// The rule that matched.
-    pub route: &'a mut Option<T::Route>,
-    /// The cluster the request was sent to (after split and backup).
-    pub cluster: &'a mut Option<T::Cluster>,
-    /// The backend of the latest attempt.
-    pub backend: &'a mut Option<SocketAddr>,
-    /// Connection attempts so far.
-    pub tries: &'a mut u32,
-    /// Runtime bookkeeping.
-    pub state: &'a mut RequestState,
-}
-
-/// Most backends one request remembers having tried; retries past it may repeat one.
-const TRIED: usize = 8;
-
-/// Per-request bookkeeping of the runtime, kept in the generated context.
-#[derive(Debug, Default, Clone)]
-pub struct RequestState {
-    /// The cluster picked by the rule (before backup).
-    primary: Option<usize>,
-    tried: [Option<SocketAddr>; TRIED],
-    /// Set when no backend was left to try: the cluster that was asked.
-    unavailable: Option<usize>,
-    /// With `unavailable`: backends were tried and failed (502), rather than none being
-    /// healthy (503).
-    exhausted: bool,
-}
-
-impl RequestState {
-    fn tried(&self, addr: &SocketAddr) -> bool {
-        self.tried.iter().any(|t| t.as_ref() == Some(addr))
-    }
-
-    fn remember(&mut self, addr: SocketAddr) {
-        if let Some(slot) = self.tried.iter_mut().find(|t| t.is_none()) {
-            *slot = Some(addr);
-        }
-    }
-}
-
 /// A running table: the live clusters and the rules that pick them.
 pub struct Proxy<T: Table> {
-    clusters: Arc<[Cluster]>,
+    clusters: Arc<[LiveCluster]>,
     /// Counters for unkeyed splits, one per split.
     split_counters: Box<[AtomicU64]>,
     /// Per cluster: it or one of its backups balances on a request key, so selecting a
@@ -155,7 +27,7 @@ pub struct Proxy<T: Table> {
 
 impl<T: Table> Proxy<T> {
     /// Wrap live clusters, indexed like `T::CLUSTERS`.
-    pub fn new(clusters: Arc<[Cluster]>) -> Self {
+    pub fn new(clusters: Arc<[LiveCluster]>) -> Self {
         let keyed = (0..clusters.len())
             .map(|first| {
                 backup_chain(&clusters, first).any(|i| clusters[i].spec().balance.key().is_some())
@@ -170,8 +42,8 @@ impl<T: Table> Proxy<T> {
     }
 
     /// The live cluster a request is at.
-    fn cluster_of(&self, cluster: Option<T::Cluster>) -> Option<&Cluster> {
-        self.clusters.get(T::cluster_index(cluster?))
+    fn cluster_of(&self, cluster: Option<T::ClusterId>) -> Option<&LiveCluster> {
+        self.clusters.get(cluster?.index())
     }
 
     /// Which cluster a split sends this request to.
@@ -217,7 +89,7 @@ impl<T: Table> Proxy<T> {
 
 /// Cluster `first`, then its backup, the backup's backup, and so on. Backup chains are
 /// acyclic (checked by the macro); the bound on the length is a second guard.
-fn backup_chain(clusters: &[Cluster], first: usize) -> impl Iterator<Item = usize> + '_ {
+fn backup_chain(clusters: &[LiveCluster], first: usize) -> impl Iterator<Item = usize> + '_ {
     std::iter::successors(Some(first), |&i| clusters.get(i)?.spec().backup)
         .take_while(|&i| i < clusters.len())
         .take(clusters.len() + 1)
@@ -250,10 +122,10 @@ async fn respond(session: &mut Session, status: u16, body: &'static str) -> PRes
 
 #[async_trait]
 impl<T: Table> ProxyHttp for Proxy<T> {
-    type CTX = T::Ctx;
+    type CTX = Ctx<T>;
 
     fn new_ctx(&self) -> Self::CTX {
-        T::new_ctx()
+        Ctx::new()
     }
 
     fn init_downstream_modules(&self, _modules: &mut pingora_core::modules::http::HttpModules) {
@@ -265,8 +137,8 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         let routed = RequestView::with(session.req_header(), client, |view| {
             let decision = T::decide_view(view);
             let cluster = match decision.target {
-                Target::Cluster(c) => Some(T::cluster_index(c)),
-                Target::Split(i) => Some(self.split_arm(view, i as usize)),
+                Target::Cluster(c) => Some(c.index()),
+                Target::Split(i) => Some(self.split_arm(view, usize::from(i))),
                 Target::Respond(..) | Target::NoRoute => None,
             };
             (decision, cluster)
@@ -278,11 +150,10 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 return respond(session, bad.status(), bad.reason()).await;
             }
         };
-        T::record_predicates(ctx, &decision.predicates);
-        let parts = T::ctx_parts(ctx);
-        *parts.route = decision.route;
-        parts.state.primary = cluster;
-        *parts.cluster = cluster.map(T::cluster_at);
+        ctx.predicates = decision.predicates;
+        ctx.route = decision.route;
+        ctx.state.primary = cluster;
+        ctx.cluster = cluster.and_then(T::ClusterId::at);
         if let Some(r) = decision.response() {
             return respond(session, r.status, r.body).await;
         }
@@ -297,15 +168,14 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         session: &mut Session,
         ctx: &mut Self::CTX,
     ) -> PResult<Box<HttpPeer>> {
-        let parts = T::ctx_parts(ctx);
-        let Some(primary) = parts.state.primary else {
+        let Some(primary) = ctx.state.primary else {
             // request_filter answered every request that has no cluster.
             return Err(PError::explain(
                 ErrorType::InternalError,
                 "no cluster chosen",
             ));
         };
-        let state = &*parts.state;
+        let state = &ctx.state;
         let chosen = if self.keyed.get(primary).copied().unwrap_or(false) {
             RequestView::with(session.req_header(), client_ip(session), |view| {
                 self.select(Some(view), primary, state)
@@ -317,10 +187,10 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         match chosen {
             Ok((index, addr)) => {
                 let cluster = &self.clusters[index];
-                parts.state.remember(addr);
-                *parts.cluster = Some(T::cluster_at(index));
-                *parts.backend = Some(addr);
-                *parts.tries += 1;
+                ctx.state.remember(addr);
+                ctx.cluster = T::ClusterId::at(index);
+                ctx.backend = Some(addr);
+                ctx.tries += 1;
                 let peer = cluster.peer(addr).ok_or_else(|| {
                     PError::explain(ErrorType::InternalError, "selected backend has no peer")
                 })?;
@@ -328,16 +198,30 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             }
             Err(index) => {
                 let name = self.clusters[index].name();
-                let route = parts.route.map_or("-", T::route_name);
-                log::warn!(
-                    "{}: route `{route}`: no healthy backend in cluster `{name}` (after {} tries)",
-                    T::NAME,
-                    *parts.tries
-                );
-                parts.state.unavailable = Some(index);
+                // Nothing left to try: either no backend was healthy to begin with, or
+                // every backend this request could use was tried (a retry asked for one
+                // more than the cluster had left).
+                let why = if ctx.tries == 0 {
+                    log::warn!(
+                        "{}: route `{}`: no healthy backend in cluster `{name}`",
+                        T::NAME,
+                        ctx.route_name()
+                    );
+                    Unavailable::NoneHealthy
+                } else {
+                    log::warn!(
+                        "{}: route `{}`: every backend tried in cluster `{name}` failed ({} tries in {:?})",
+                        T::NAME,
+                        ctx.route_name(),
+                        ctx.tries,
+                        ctx.elapsed()
+                    );
+                    Unavailable::AllFailed
+                };
+                ctx.state.unavailable = Some((index, why));
                 Err(PError::explain(
-                    ErrorType::HTTPStatus(503),
-                    "no healthy backend",
+                    ErrorType::HTTPStatus(why.status()),
+                    why.reason(),
                 ))
             }
         }
@@ -350,8 +234,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         ctx: &mut Self::CTX,
         mut e: Box<PError>,
     ) -> Box<PError> {
-        let parts = T::ctx_parts(ctx);
-        let Some(cluster) = self.cluster_of(*parts.cluster) else {
+        let Some(cluster) = self.cluster_of(ctx.cluster) else {
             return e;
         };
         log::warn!(
@@ -364,8 +247,20 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             cluster.report(*addr, false);
         }
         // A connect failure never reached the backend: always safe to try another one.
-        if *parts.tries <= cluster.spec().retries {
+        if ctx.tries <= cluster.spec().retries {
             e.set_retry(true);
+        } else if let (Some(index), false) = (ctx.cluster.map(Id::index), timed_out(&e)) {
+            // The last try the cluster allows was refused or reset: every backend tried
+            // failed (a timeout stays a 504, answered from the error).
+            log::warn!(
+                "{}: route `{}`: every backend tried in cluster `{}` failed ({} tries in {:?})",
+                T::NAME,
+                ctx.route_name(),
+                cluster.name(),
+                ctx.tries,
+                ctx.elapsed()
+            );
+            ctx.state.unavailable = Some((index, Unavailable::AllFailed));
         }
         e
     }
@@ -379,8 +274,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         client_reused: bool,
     ) -> Box<PError> {
         let mut e = e.more_context(format!("Peer: {peer}"));
-        let parts = T::ctx_parts(ctx);
-        let cluster = self.cluster_of(*parts.cluster);
+        let cluster = self.cluster_of(ctx.cluster);
         if let (Some(cluster), Some(addr)) = (cluster, peer._address.as_inet()) {
             cluster.report(*addr, false);
         }
@@ -391,7 +285,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         let retries = cluster.map_or(0, |c| c.spec().retries);
         if !idempotent {
             e.set_retry(false);
-        } else if *parts.tries <= retries {
+        } else if ctx.tries <= retries {
             e.set_retry(true);
         } else {
             e.retry.decide_reuse(client_reused);
@@ -405,8 +299,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         upstream_response: &mut pingora_http::ResponseHeader,
         ctx: &mut Self::CTX,
     ) -> PResult<()> {
-        let parts = T::ctx_parts(ctx);
-        if let (Some(cluster), Some(addr)) = (self.cluster_of(*parts.cluster), *parts.backend) {
+        if let (Some(cluster), Some(addr)) = (self.cluster_of(ctx.cluster), ctx.backend) {
             cluster.report(addr, upstream_response.status.as_u16() < 500);
         }
         Ok(())
@@ -418,17 +311,10 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         e: &PError,
         ctx: &mut Self::CTX,
     ) -> FailToProxy {
-        let parts = T::ctx_parts(ctx);
-        if let Some(index) = parts.state.unavailable {
-            let name = self.clusters[index].name();
-            let (code, body) = if parts.state.exhausted {
-                (
-                    502,
-                    format!("502 every backend tried in cluster `{name}` failed\n"),
-                )
-            } else {
-                (503, format!("503 no healthy backend in cluster `{name}`\n"))
-            };
+        if let Some((index, why)) = ctx.state.unavailable {
+            let name = self.clusters.get(index).map_or("-", LiveCluster::name);
+            let code = why.status();
+            let body = format!("{code} {} in cluster `{name}`\n", why.reason());
             if let Err(err) = session
                 .respond_error_with_body(code, Bytes::from(body))
                 .await
@@ -442,11 +328,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         }
         let code = match e.etype() {
             ErrorType::HTTPStatus(code) => *code,
-            // The backend did not answer in time: a gateway timeout, as nginx answers.
-            ErrorType::ConnectTimedout
-            | ErrorType::ReadTimedout
-            | ErrorType::WriteTimedout
-            | ErrorType::TLSHandshakeTimedout => 504,
+            _ if timed_out(e) => 504,
             _ => match e.esource() {
                 pingora_core::ErrorSource::Upstream => 502,
                 pingora_core::ErrorSource::Downstream => match e.etype() {
@@ -464,6 +346,35 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         FailToProxy {
             error_code: code,
             can_reuse_downstream: false,
+        }
+    }
+}
+
+/// The backend did not answer in time: a gateway timeout (504), as nginx answers.
+fn timed_out(e: &PError) -> bool {
+    matches!(
+        e.etype(),
+        ErrorType::ConnectTimedout
+            | ErrorType::ReadTimedout
+            | ErrorType::WriteTimedout
+            | ErrorType::TLSHandshakeTimedout
+    )
+}
+
+impl Unavailable {
+    /// The status a client gets.
+    fn status(self) -> u16 {
+        match self {
+            Unavailable::NoneHealthy => 503,
+            Unavailable::AllFailed => 502,
+        }
+    }
+
+    /// The words of the answer's body, before the cluster's name.
+    fn reason(self) -> &'static str {
+        match self {
+            Unavailable::NoneHealthy => "no healthy backend",
+            Unavailable::AllFailed => "every backend tried failed",
         }
     }
 }

@@ -1,8 +1,11 @@
 //! The static description of a routing table, as `routes!` emits it.
 //!
-//! Everything here is plain `'static` data: the macro has already checked it (addresses
-//! parse, weights are non-zero, names exist), and the runtime turns it into live clusters.
+//! Everything here is plain `'static`, typed data: the macro has already checked it
+//! (addresses parse, weights are non-zero, names exist) and emits finished values — socket
+//! addresses, durations, indices — that the runtime never parses again. The runtime turns
+//! these declarations into live clusters (`cluster::LiveCluster`).
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::time::Duration;
 
 /// One upstream cluster as declared in `routes!`.
@@ -28,7 +31,7 @@ pub struct ClusterSpec {
     /// Passive health: eject a backend after consecutive failures of real requests.
     pub passive: Option<PassiveSpec>,
     /// Local IP address to connect from.
-    pub bind_to: Option<&'static str>,
+    pub bind_to: Option<IpAddr>,
     /// TCP keep-alive idle time on upstream connections (probes every 10 s, 5 at most).
     pub tcp_keepalive: Option<Duration>,
 }
@@ -46,8 +49,8 @@ pub struct PassiveSpec {
 /// One backend: a socket address (checked by the macro) and its weight (≥ 1).
 #[derive(Debug, Clone, Copy)]
 pub struct BackendSpec {
-    /// `"127.0.0.1:9001"` or `"[::1]:9001"`.
-    pub addr: &'static str,
+    /// `127.0.0.1:9001` or `[::1]:9001`.
+    pub addr: SocketAddr,
     /// Relative weight; the macro rejects 0.
     pub weight: u32,
 }
@@ -231,4 +234,63 @@ pub struct RouteSpec {
     pub matcher: &'static str,
     /// The target, as written.
     pub target: &'static str,
+}
+
+/// `a.b.c.d:port`, for the addresses `routes!` emits in `static` data.
+pub const fn socket_v4(ip: [u8; 4], port: u16) -> SocketAddr {
+    SocketAddr::V4(SocketAddrV4::new(
+        Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]),
+        port,
+    ))
+}
+
+/// `[segments%scope_id]:port`, for the addresses `routes!` emits in `static` data.
+pub const fn socket_v6(segments: [u16; 8], port: u16, scope_id: u32) -> SocketAddr {
+    SocketAddr::V6(SocketAddrV6::new(
+        Ipv6Addr::new(
+            segments[0],
+            segments[1],
+            segments[2],
+            segments[3],
+            segments[4],
+            segments[5],
+            segments[6],
+            segments[7],
+        ),
+        port,
+        0,
+        scope_id,
+    ))
+}
+
+/// An IPv4 address, for `routes!`'s `static` data.
+pub const fn ip_v4(ip: [u8; 4]) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(ip[0], ip[1], ip[2], ip[3]))
+}
+
+/// An IPv6 address, for `routes!`'s `static` data.
+pub const fn ip_v6(s: [u16; 8]) -> IpAddr {
+    IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn const_constructors_build_the_addresses_they_name() {
+        assert_eq!(
+            socket_v4([127, 0, 0, 1], 9001),
+            "127.0.0.1:9001".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            socket_v6([0, 0, 0, 0, 0, 0, 0, 1], 443, 0),
+            "[::1]:443".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(ip_v4([10, 0, 0, 2]), "10.0.0.2".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            ip_v6([0x2001, 0xdb8, 0, 0, 0, 0, 0, 5]),
+            "2001:db8::5".parse::<IpAddr>().unwrap()
+        );
+    }
 }

@@ -1,7 +1,7 @@
 //! The command line: overrides, `--routes` and `--explain`, and their errors.
 
-use proxy_runtime::server::{describe, explain, parse_overrides};
-use proxy_runtime::Error;
+use proxy_runtime::inspect::{describe, explain};
+use proxy_runtime::{Error, Launch};
 
 proxy_runtime::routes! {
     proxy Cli;
@@ -11,26 +11,37 @@ proxy_runtime::routes! {
     route default: _ => web;
 }
 
-fn args(a: &[&str]) -> Vec<String> {
-    a.iter().map(|s| s.to_string()).collect()
+/// The launch description `--backend` arguments make.
+fn parse_overrides(args: &[&str]) -> Result<Launch<Cli>, Error> {
+    let mut launch = Launch::default();
+    for a in args {
+        launch.backend_arg(a)?;
+    }
+    Ok(launch)
 }
 
 #[test]
 fn overrides_parse_addresses_and_weights() {
-    let o = parse_overrides::<Cli>(&args(&["api=127.0.0.1:1@5, 127.0.0.1:2"])).expect("valid");
-    let api = o[0].as_ref().expect("api overridden");
+    let Ok(o) = parse_overrides(&["api=127.0.0.1:1@5, 127.0.0.1:2"]) else {
+        panic!("valid overrides");
+    };
+    assert!(o.is_overridden(0), "api overridden");
+    let api = o.members(0);
     assert_eq!(
         api.iter()
             .map(|m| (m.addr.to_string(), m.weight))
             .collect::<Vec<_>>(),
         vec![("127.0.0.1:1".into(), 5), ("127.0.0.1:2".into(), 1)]
     );
-    assert!(o[1].is_none(), "web keeps its declared backends");
+    assert!(!o.is_overridden(1), "web keeps its declared backends");
 }
 
 #[test]
 fn overrides_reject_what_they_cannot_use() {
-    let err = |a: &str| parse_overrides::<Cli>(&args(&[a])).unwrap_err();
+    let err = |a: &str| match parse_overrides(&[a]) {
+        Err(e) => e,
+        Ok(_) => panic!("`{a}` accepted"),
+    };
     assert!(matches!(
         err("apii=127.0.0.1:1"),
         Error::UnknownCluster { .. }
@@ -51,7 +62,7 @@ fn overrides_reject_what_they_cannot_use() {
 
 #[test]
 fn routes_and_explain_describe_the_table() {
-    let text = describe::<Cli>(&[None, None]);
+    let text = describe(&Launch::<Cli>::default());
     assert!(
         text.contains("  api      host(\"api.example.com\")  =>  api\n"),
         "{text}"

@@ -185,7 +185,7 @@ fn decisions_carry_targets_and_predicates() {
     );
     // --explain names the fixed answer the same way.
     let e =
-        proxy_runtime::server::explain::<Lang>("GET http://x/tea", &[], None).expect("explains");
+        proxy_runtime::inspect::explain::<Lang>("GET http://x/tea", &[], None).expect("explains");
     assert!(
         e.contains(r#"target: respond(418, "short and stout")"#),
         "{e}"

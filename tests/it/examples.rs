@@ -235,8 +235,8 @@ fn combined_routing_takes_every_branch_and_types_is_mobile() {
     let d = decide(&[("host", "api.example.com"), ("user-agent", IPHONE)]);
     assert!(d.predicates.is_mobile);
     assert_eq!(d.route, Some(CombinedRoutingRoute::ApiV1));
-    let ctx: CombinedRoutingCtx = <CombinedRouting as Table>::new_ctx();
-    let is_mobile: bool = ctx.is_mobile;
+    let ctx = CombinedRoutingCtx::new();
+    let is_mobile: bool = ctx.predicates.is_mobile;
     assert!(!is_mobile, "false until a request is decided");
 }
 

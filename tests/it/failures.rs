@@ -1,5 +1,6 @@
 //! Failures are answered, never fatal: no healthy backend is a 503 naming the cluster, a
-//! connect failure is retried on another backend, and the proxy keeps serving.
+//! connect failure is retried on another backend, every backend tried failing is a 502
+//! naming the cluster, and the proxy keeps serving.
 
 use crate::support::*;
 use std::time::{Duration, Instant};
@@ -17,6 +18,10 @@ proxy_runtime::routes! {
         retries: 2,
         timeouts: { connect: 1s },
     }
+    cluster persistent {
+        backends: ["127.0.0.1:1", "127.0.0.1:2"],
+        retries: 8,
+    }
     cluster primary {
         backends: ["127.0.0.1:1"],
         health: tcp { every: 1s, fall: 1, rise: 1 },
@@ -26,6 +31,7 @@ proxy_runtime::routes! {
 
     route fragile:  path_prefix("/fragile")  => fragile;
     route retrying: path_prefix("/retrying") => retrying;
+    route persistent: path_prefix("/persistent") => persistent;
     route primary:  path_prefix("/primary")  => primary;
     route nothing:  path_prefix("/nothing")  => respond(404, "no route here\n");
     route default:  _                        => sturdy;
@@ -124,4 +130,53 @@ fn a_backup_cluster_takes_over_when_the_primary_is_down() {
     for _ in 0..20 {
         assert_eq!(get(&c, proxy.addr(), "/primary", &[]).backend, "standby");
     }
+}
+
+// Regression: with `retries` at least the number of backends, the retry after the last
+// backend failed found nothing left and answered "503 no healthy backend", although every
+// backend was healthy and had been tried.
+#[test]
+fn every_backend_refusing_is_a_502_naming_the_cluster() {
+    let proxy = Failing::builder()
+        // retries: 8 over 2 backends (more retries than backends).
+        .backends("persistent", [closed_port(), closed_port()])
+        // retries: 2 over 3 backends (as many tries as backends).
+        .backends("retrying", [closed_port(), closed_port(), closed_port()])
+        .start()
+        .expect("proxy starts");
+    let c = client();
+    for (path, cluster) in [("/persistent", "persistent"), ("/retrying", "retrying")] {
+        for _ in 0..5 {
+            let a = get(&c, proxy.addr(), path, &[]);
+            assert_eq!((a.status, a.backend.as_str()), (502, ""), "{path}: {a:?}");
+            assert_eq!(
+                a.body,
+                format!("502 every backend tried failed in cluster `{cluster}`\n"),
+                "{path}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_cluster_with_no_healthy_backend_is_a_503_not_a_502() {
+    // The health check has taken the only backend out before any request: nothing was
+    // tried, so the answer is 503, not 502.
+    let proxy = Failing::builder()
+        .backends("fragile", [closed_port()])
+        .start()
+        .expect("proxy starts");
+    let c = client();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let a = loop {
+        let a = get(&c, proxy.addr(), "/fragile", &[]);
+        if a.status != 502 || Instant::now() > deadline {
+            break a;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        (a.status, a.body.as_str()),
+        (503, "503 no healthy backend in cluster `fragile`\n")
+    );
 }

@@ -2,10 +2,10 @@
 
 #[path = "../../examples/gateway.rs"]
 #[allow(dead_code)]
-mod gateway;
+mod example;
 
 use crate::support::*;
-use gateway::{Gateway, GatewayRoute as R};
+use example::{Gateway, GatewayRoute as R};
 use pingora_http::RequestHeader;
 
 fn route(method: &str, path: &str, headers: &[(&str, &str)], client: Option<&str>) -> Option<R> {

@@ -1,6 +1,9 @@
 //! Switchyard's integration tests: real backends, real Pingora proxies and a real HTTP
 //! client on loopback, all in one test binary.
 
+// Table-driven cases (path, headers, expected backend) read best as inline tuples.
+#![allow(clippy::type_complexity)]
+
 mod alloc;
 mod balancing;
 mod cli;

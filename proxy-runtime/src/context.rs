@@ -1,0 +1,111 @@
+//! The per-request context: owned by the runtime, parameterized by a table's enums and
+//! predicates. `routes!` names it (`pub type GatewayCtx = Ctx<Gateway>;`); it is the shape
+//! user hooks receive.
+
+use crate::table::{Id, Table};
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// What the proxy knows about one request as it goes through the phases.
+pub struct Ctx<T: Table> {
+    /// The rule that matched (`None` before routing, or when no rule matched).
+    pub route: Option<T::RouteId>,
+    /// The cluster the request goes to: the rule's, or the split arm's, then the backup's
+    /// if the backup took it.
+    pub cluster: Option<T::ClusterId>,
+    /// The backend of the latest attempt.
+    pub backend: Option<SocketAddr>,
+    /// Connection attempts made so far.
+    pub tries: u32,
+    /// When the request arrived.
+    pub started: Instant,
+    /// The value of each named predicate for this request (all `false` before routing).
+    pub predicates: T::Predicates,
+    /// Runtime bookkeeping: which backends were tried, why none was left.
+    pub(crate) state: RequestState,
+}
+
+impl<T: Table> Ctx<T> {
+    /// A context for a request that arrives now.
+    pub fn new() -> Self {
+        Ctx {
+            route: None,
+            cluster: None,
+            backend: None,
+            tries: 0,
+            started: Instant::now(),
+            predicates: T::Predicates::default(),
+            state: RequestState::default(),
+        }
+    }
+
+    /// Time since the request arrived.
+    pub fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// The matched rule's name, or `-`.
+    pub fn route_name(&self) -> &'static str {
+        self.route.map_or("-", Id::name)
+    }
+
+    /// The cluster's name, or `-`.
+    pub fn cluster_name(&self) -> &'static str {
+        self.cluster.map_or("-", Id::name)
+    }
+}
+
+impl<T: Table> Default for Ctx<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Table> fmt::Debug for Ctx<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ctx")
+            .field("route", &self.route)
+            .field("cluster", &self.cluster)
+            .field("backend", &self.backend)
+            .field("tries", &self.tries)
+            .field("started", &self.started)
+            .field("predicates", &self.predicates)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Most backends one request remembers having tried; retries past it may repeat one.
+const TRIED: usize = 8;
+
+/// Per-request bookkeeping of the runtime.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct RequestState {
+    /// The cluster index picked by the rule or split (before any backup).
+    pub(crate) primary: Option<usize>,
+    tried: [Option<SocketAddr>; TRIED],
+    /// Set when the request ends without an upstream answer that the runtime explains
+    /// itself: the cluster (index) and why.
+    pub(crate) unavailable: Option<(usize, Unavailable)>,
+}
+
+/// Why a request found no backend to send to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unavailable {
+    /// No backend of the cluster (or its backups) was healthy to begin with: 503.
+    NoneHealthy,
+    /// Every backend the request was allowed to try was tried and failed: 502.
+    AllFailed,
+}
+
+impl RequestState {
+    pub(crate) fn tried(&self, addr: &SocketAddr) -> bool {
+        self.tried.iter().any(|t| t.as_ref() == Some(addr))
+    }
+
+    pub(crate) fn remember(&mut self, addr: SocketAddr) {
+        if let Some(slot) = self.tried.iter_mut().find(|t| t.is_none()) {
+            *slot = Some(addr);
+        }
+    }
+}

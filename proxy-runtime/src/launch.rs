@@ -1,0 +1,271 @@
+//! The launch description: everything that starts a proxy, whoever asks for it.
+//!
+//! The command line ([`serve`](crate::serve)), a Pingora configuration file (`-c`) and the
+//! [`Builder`](crate::Builder) all produce one [`Launch`]; [`Launch::into_server`] is the
+//! only code that turns one into a running Pingora `Server` — its listeners, its live
+//! clusters and their health-check services. A new listener kind or option is added here,
+//! once.
+
+use crate::cluster::{LiveCluster, Member};
+use crate::error::Error;
+use crate::proxy::Proxy;
+use crate::table::Table;
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::Server;
+use pingora_core::services::ServiceWithDependents;
+use std::net::{SocketAddr, TcpListener};
+
+/// Seconds a proxy keeps serving after SIGTERM, and then waits for requests in flight,
+/// unless the configuration file sets `grace_period_seconds` and
+/// `graceful_shutdown_timeout_seconds`.
+pub const DEFAULT_GRACE_SECONDS: u64 = 3;
+
+/// Address a proxy listens on when no listener is given.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:6188";
+
+/// A socket the proxy accepts requests on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Listener {
+    /// Plain HTTP over TCP. A port of 0 is replaced by a free one when the server is built.
+    Tcp(SocketAddr),
+}
+
+impl Listener {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        match self {
+            Listener::Tcp(addr) => *addr,
+        }
+    }
+}
+
+/// Everything that starts a proxy of table `T`.
+pub struct Launch<T: Table> {
+    /// Where to accept requests. Empty means [`DEFAULT_LISTEN`].
+    pub listeners: Vec<Listener>,
+    /// Per cluster (indexed like `T::CLUSTERS`): backends that replace the declared ones.
+    overrides: Vec<Option<Vec<Member>>>,
+    /// Worker threads of the proxy service.
+    pub threads: usize,
+    /// Tokio work stealing between the workers; `None` leaves the configuration file's
+    /// choice (or Pingora's default).
+    pub work_stealing: Option<bool>,
+    /// Seconds of serving after SIGTERM; `None` leaves the configuration file's value, or
+    /// [`DEFAULT_GRACE_SECONDS`].
+    pub grace_period: Option<u64>,
+    /// Seconds to wait for requests in flight after the grace period; as `grace_period`.
+    pub shutdown_timeout: Option<u64>,
+    /// Pingora's own command-line options (`-c FILE`, `-d`, `-u`, `-t`).
+    pub pingora: Option<Opt>,
+    _table: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Table> Default for Launch<T> {
+    fn default() -> Self {
+        Launch {
+            listeners: Vec::new(),
+            overrides: vec![None; T::CLUSTERS.len()],
+            threads: 1,
+            work_stealing: None,
+            grace_period: None,
+            shutdown_timeout: None,
+            pingora: None,
+            _table: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: Table> Launch<T> {
+    /// Replace the backends of cluster `name` with `members`.
+    pub fn override_backends(&mut self, name: &str, members: Vec<Member>) -> Result<(), Error> {
+        let index = T::CLUSTERS
+            .iter()
+            .position(|c| c.name == name)
+            .ok_or_else(|| Error::UnknownCluster {
+                name: name.to_owned(),
+                known: T::CLUSTERS.iter().map(|c| c.name).collect(),
+            })?;
+        let list = self.overrides[index].get_or_insert_with(Vec::new);
+        for m in members {
+            if list.iter().any(|o| o.addr == m.addr) {
+                return Err(Error::BadArgument(format!(
+                    "backends of cluster `{name}`: {} is listed twice",
+                    m.addr
+                )));
+            }
+            list.push(m);
+        }
+        if list.is_empty() {
+            return Err(Error::EmptyCluster(T::CLUSTERS[index].name));
+        }
+        Ok(())
+    }
+
+    /// Apply one `--backend CLUSTER=ADDR[@W][,ADDR[@W]...]` argument.
+    pub fn backend_arg(&mut self, arg: &str) -> Result<(), Error> {
+        let (name, list) = arg.split_once('=').ok_or_else(|| {
+            Error::BadArgument(format!(
+                "--backend `{arg}`: expected CLUSTER=ADDR[,ADDR...]"
+            ))
+        })?;
+        let members = list
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|item| parse_member(&format!("--backend {name}"), item))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.override_backends(name, members)
+    }
+
+    /// The backends cluster `index` runs with: an override, or the declared ones.
+    pub fn members(&self, index: usize) -> Vec<Member> {
+        match self.overrides.get(index).and_then(Option::as_ref) {
+            Some(list) => list.clone(),
+            None => T::CLUSTERS.get(index).map_or_else(Vec::new, |spec| {
+                spec.backends
+                    .iter()
+                    .map(|b| Member {
+                        addr: b.addr,
+                        weight: b.weight,
+                    })
+                    .collect()
+            }),
+        }
+    }
+
+    /// Whether cluster `index` runs with overridden backends.
+    pub fn is_overridden(&self, index: usize) -> bool {
+        self.overrides.get(index).is_some_and(Option::is_some)
+    }
+
+    /// Build the Pingora server this launch describes: configuration, listeners (ports of
+    /// 0 replaced by free ones), live clusters and their health-check services. Returns the
+    /// server, ready to `run`, and the addresses it listens on.
+    pub fn into_server(mut self) -> Result<(Server, Vec<SocketAddr>), Error> {
+        if self.listeners.is_empty() {
+            let addr = DEFAULT_LISTEN.parse().map_err(|_| Error::BadAddress {
+                what: "the default listener".into(),
+                addr: DEFAULT_LISTEN.into(),
+            })?;
+            self.listeners.push(Listener::Tcp(addr));
+        }
+        let listeners = self
+            .listeners
+            .iter()
+            .map(|l| match l {
+                Listener::Tcp(addr) => pick_port(*addr).map(Listener::Tcp),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut opt = self.pingora.take();
+        let mut conf = match &opt {
+            Some(o) if o.conf.is_some() => ServerConf::load_yaml_with_opt_override(o),
+            Some(o) => ServerConf::new_with_opt_override(o).ok_or_else(|| {
+                pingora_core::Error::explain(
+                    pingora_core::ErrorType::ReadError,
+                    "default configuration",
+                )
+            }),
+            None => ServerConf::new().ok_or_else(|| {
+                pingora_core::Error::explain(
+                    pingora_core::ErrorType::ReadError,
+                    "default configuration",
+                )
+            }),
+        }
+        .map_err(|e| Error::Startup {
+            what: format!("server configuration: {e}"),
+        })?;
+        if let Some(o) = opt.as_mut() {
+            // Loaded above; Pingora would otherwise warn that it ignores the file.
+            o.conf = None;
+        }
+        conf.threads = self.threads.max(1);
+        if let Some(steal) = self.work_stealing {
+            conf.work_stealing = steal;
+        }
+        // Pingora waits 300 s after SIGTERM unless told otherwise.
+        conf.grace_period_seconds = self
+            .grace_period
+            .or(conf.grace_period_seconds)
+            .or(Some(DEFAULT_GRACE_SECONDS));
+        conf.graceful_shutdown_timeout_seconds = self
+            .shutdown_timeout
+            .or(conf.graceful_shutdown_timeout_seconds)
+            .or(Some(DEFAULT_GRACE_SECONDS));
+        let mut server = Server::new_with_opt_and_conf(opt, conf);
+        server.bootstrap();
+
+        let mut clusters = Vec::with_capacity(T::CLUSTERS.len());
+        let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
+        for (index, spec) in T::CLUSTERS.iter().enumerate() {
+            let members = self.members(index);
+            if members.is_empty() {
+                return Err(Error::EmptyCluster(spec.name));
+            }
+            let (cluster, service) = LiveCluster::build(spec, members)?;
+            clusters.push(cluster);
+            services.extend(service);
+        }
+        let proxy = Proxy::<T>::new(clusters.into());
+        let mut service =
+            pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, T::NAME);
+        for listener in &listeners {
+            match listener {
+                Listener::Tcp(addr) => service.add_tcp(&addr.to_string()),
+            }
+        }
+        server.add_service(service);
+        for s in services {
+            server.add_boxed_service(s);
+        }
+        Ok((server, listeners.iter().map(Listener::addr).collect()))
+    }
+}
+
+/// `IP:PORT` or `IP:PORT@WEIGHT`; `what` names the source in errors (`--backend api`).
+pub fn parse_member(what: &str, item: &str) -> Result<Member, Error> {
+    let bad = || Error::BadAddress {
+        what: what.to_owned(),
+        addr: item.to_owned(),
+    };
+    let (addr, weight) = match item.rsplit_once('@') {
+        Some((addr, w)) => {
+            let weight: u32 = w.parse().map_err(|_| bad())?;
+            if weight == 0 {
+                return Err(Error::BadArgument(format!(
+                    "{what}: `{item}`: weight must be at least 1"
+                )));
+            }
+            (addr, weight)
+        }
+        None => (item, 1),
+    };
+    Ok(Member {
+        addr: addr.trim().parse().map_err(|_| bad())?,
+        weight,
+    })
+}
+
+/// `IP:PORT` given for `what` (`--listen`).
+pub fn parse_addr(what: &str, addr: &str) -> Result<SocketAddr, Error> {
+    addr.trim().parse().map_err(|_| Error::BadAddress {
+        what: what.to_owned(),
+        addr: addr.to_owned(),
+    })
+}
+
+/// Ask the kernel for a free port when `addr` has port 0. Pingora binds by address, so the
+/// port is picked here and handed over; the window in which another process could take it
+/// is the few microseconds until Pingora binds.
+fn pick_port(addr: SocketAddr) -> Result<SocketAddr, Error> {
+    if addr.port() != 0 {
+        return Ok(addr);
+    }
+    let l = TcpListener::bind(addr).map_err(|e| Error::Startup {
+        what: format!("bind {addr}: {e}"),
+    })?;
+    l.local_addr().map_err(|e| Error::Startup {
+        what: format!("bind {addr}: {e}"),
+    })
+}
