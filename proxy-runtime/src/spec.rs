@@ -270,7 +270,9 @@ pub const fn ip_v4(ip: [u8; 4]) -> IpAddr {
 
 /// An IPv6 address, for `routes!`'s `static` data.
 pub const fn ip_v6(s: [u16; 8]) -> IpAddr {
-    IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]))
+    IpAddr::V6(Ipv6Addr::new(
+        s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7],
+    ))
 }
 
 #[cfg(test)]
