@@ -2,6 +2,7 @@
 //! error may point at. Semantic rules live in `check`.
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{braced, bracketed, parenthesized, Attribute, Ident, LitBool, LitInt, LitStr, Token};
@@ -168,6 +169,69 @@ impl Parse for RouteTable {
             items.push(input.parse()?);
         }
         Ok(RouteTable { items })
+    }
+}
+
+/// The names a table declares: what the expansion of a table with errors is named from,
+/// so code using the table still finds its types.
+pub struct DeclaredNames {
+    pub proxy: Option<(Ident, Vec<Attribute>)>,
+    pub clusters: Vec<Ident>,
+    pub lets: Vec<Ident>,
+    pub routes: Vec<Ident>,
+}
+
+impl DeclaredNames {
+    /// The names of a parsed table (the first `proxy`).
+    pub fn of(table: &RouteTable) -> Self {
+        let mut d = DeclaredNames {
+            proxy: None,
+            clusters: Vec::new(),
+            lets: Vec::new(),
+            routes: Vec::new(),
+        };
+        for item in &table.items {
+            match item {
+                Item::Proxy(p) if d.proxy.is_none() => {
+                    d.proxy = Some((p.name.clone(), p.attrs.clone()))
+                }
+                Item::Proxy(_) => {}
+                Item::Cluster(c) => d.clusters.push(c.name.clone()),
+                Item::Let(l) => d.lets.push(l.name.clone()),
+                Item::Route(r) => d.routes.push(r.name.clone()),
+            }
+        }
+        d
+    }
+
+    /// The names of a table that does not parse, found by a scan of its top-level tokens
+    /// for `proxy NAME`, `cluster NAME`, `let NAME` and `route NAME`: a syntax error in one
+    /// rule leaves the others' names. Keywords are skipped (`let mut` names nothing).
+    pub fn scan(tokens: proc_macro2::TokenStream) -> Self {
+        use proc_macro2::TokenTree;
+        let mut d = DeclaredNames {
+            proxy: None,
+            clusters: Vec::new(),
+            lets: Vec::new(),
+            routes: Vec::new(),
+        };
+        let tokens: Vec<TokenTree> = tokens.into_iter().collect();
+        for pair in tokens.windows(2) {
+            let [TokenTree::Ident(kind), TokenTree::Ident(name)] = pair else {
+                continue;
+            };
+            if syn::parse2::<Ident>(name.to_token_stream()).is_err() {
+                continue;
+            }
+            match kind.to_string().as_str() {
+                "proxy" if d.proxy.is_none() => d.proxy = Some((name.clone(), Vec::new())),
+                "cluster" => d.clusters.push(name.clone()),
+                "let" => d.lets.push(name.clone()),
+                "route" => d.routes.push(name.clone()),
+                _ => {}
+            }
+        }
+        d
     }
 }
 
@@ -499,4 +563,31 @@ fn parse_field_test(input: ParseStream) -> syn::Result<FieldTest> {
         });
     }
     Ok(FieldTest::Present)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_the_names_of_a_table_that_does_not_parse() {
+        let tokens: proc_macro2::TokenStream = r#"
+            /// Doc.
+            proxy Gateway;
+            cluster web { backends: ["127.0.0.1:1"] }
+            let mut is_beta = cookie("beta");
+            let is_mobile = header("user-agent").contains("Mobile");
+            rout x: _ => web;
+            route default: _ => web;
+        "#
+        .parse()
+        .unwrap();
+        assert!(syn::parse2::<RouteTable>(tokens.clone()).is_err());
+        let d = DeclaredNames::scan(tokens);
+        let names = |v: &[Ident]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
+        assert_eq!(d.proxy.map(|p| p.0.to_string()).as_deref(), Some("Gateway"));
+        assert_eq!(names(&d.clusters), ["web"]);
+        assert_eq!(names(&d.lets), ["is_mobile"]);
+        assert_eq!(names(&d.routes), ["default"]);
+    }
 }

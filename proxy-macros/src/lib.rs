@@ -72,15 +72,23 @@ use proc_macro::TokenStream;
 /// balancers that ignore them.
 #[proc_macro]
 pub fn routes(input: TokenStream) -> TokenStream {
-    let table = syn::parse_macro_input!(input as ast::RouteTable);
+    let input = proc_macro2::TokenStream::from(input);
+    let table = match syn::parse2::<ast::RouteTable>(input.clone()) {
+        Ok(table) => table,
+        Err(e) => return with_fallback(e, &ast::DeclaredNames::scan(input)),
+    };
     let checked =
         check::check(&table).and_then(|model| lower::lower(&model).map(|lowered| (model, lowered)));
     match checked {
         Ok((model, lowered)) => expand::routes(&model, &lowered).into(),
-        Err(e) => {
-            let errors = e.to_compile_error();
-            let fallback = expand::fallback(&table);
-            quote::quote!(#errors #fallback).into()
-        }
+        Err(e) => with_fallback(e, &ast::DeclaredNames::of(&table)),
     }
+}
+
+/// The errors, and beside them the table's public items, so code that uses the table
+/// reports the table's errors rather than missing items.
+fn with_fallback(e: syn::Error, declared: &ast::DeclaredNames) -> TokenStream {
+    let errors = e.to_compile_error();
+    let fallback = expand::fallback(declared);
+    quote::quote!(#errors #fallback).into()
 }

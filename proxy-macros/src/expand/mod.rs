@@ -8,7 +8,7 @@
 mod decide;
 mod spec;
 
-use crate::ast::{self, Item};
+use crate::ast::DeclaredNames;
 use crate::lower::Lowered;
 use crate::model::{variant_name, Model};
 use proc_macro2::TokenStream;
@@ -138,19 +138,16 @@ pub fn routes(m: &Model, l: &Lowered) -> TokenStream {
 }
 
 /// What a table with errors expands to beside its `compile_error!`s: the same public
-/// items, named from whatever parsed, and a `Table` that routes nothing, so code that uses
-/// the table (`Gateway::builder()`, `GatewayRoute::ALL`, `GatewayCtx`) reports the
+/// items, named from whatever was declared, and a `Table` that routes nothing, so code that
+/// uses the table (`Gateway::builder()`, `GatewayRoute::ALL`, `GatewayCtx`) reports the
 /// table's errors and nothing else. Without `proxy NAME;` there is nothing to name.
-pub fn fallback(table: &ast::RouteTable) -> TokenStream {
+pub fn fallback(declared: &DeclaredNames) -> TokenStream {
     let pv = quote!(::proxy_runtime::__private);
-    let Some(proxy) = table.items.iter().find_map(|i| match i {
-        Item::Proxy(p) => Some(p),
-        _ => None,
-    }) else {
+    let Some((proxy, proxy_attrs)) = &declared.proxy else {
         return TokenStream::new();
     };
     // Each name once, and only those that make a variant.
-    fn variants<'a>(names: impl Iterator<Item = &'a Ident>) -> Vec<Variant> {
+    fn variants(names: &[Ident]) -> Vec<Variant> {
         let mut out: Vec<Variant> = Vec::new();
         for n in names {
             if let Some(ident) = variant_name(n) {
@@ -166,29 +163,20 @@ pub fn fallback(table: &ast::RouteTable) -> TokenStream {
         out
     }
     let mut preds: Vec<(Ident, TokenStream)> = Vec::new();
-    for item in &table.items {
-        if let Item::Let(l) = item {
-            if !preds.iter().any(|(n, _)| *n == l.name) {
-                preds.push((l.name.clone(), TokenStream::new()));
-            }
+    for l in &declared.lets {
+        if !preds.iter().any(|(n, _)| n == l) {
+            preds.push((l.clone(), TokenStream::new()));
         }
     }
     let surface = Surface {
-        proxy: &proxy.name,
-        proxy_attrs: &proxy.attrs,
-        routes: variants(table.items.iter().filter_map(|i| match i {
-            Item::Route(r) => Some(&r.name),
-            _ => None,
-        })),
-        clusters: variants(table.items.iter().filter_map(|i| match i {
-            Item::Cluster(c) => Some(&c.name),
-            _ => None,
-        })),
+        proxy,
+        proxy_attrs,
+        routes: variants(&declared.routes),
+        clusters: variants(&declared.clusters),
         preds,
     };
-    let names = Names::of(&proxy.name);
+    let names = Names::of(proxy);
     let public = public_items(&surface, &names);
-    let proxy = &proxy.name;
     let name = proxy.to_string();
     let Names {
         route_enum,
