@@ -37,6 +37,23 @@ proxy_runtime::routes! {
     route default:  _                        => sturdy;
 }
 
+/// The answer to `path` once the cluster's health check (every 1 s) has taken its dead
+/// backend out: until then a request still tries the backend and gets a 502.
+fn answer_once_checked(
+    c: &reqwest::blocking::Client,
+    proxy: std::net::SocketAddr,
+    path: &str,
+) -> Answer {
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let a = get(c, proxy, path, &[]);
+        if a.status != 502 || Instant::now() > deadline {
+            return a;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// An address on which nothing listens.
 fn closed_port() -> String {
     let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -55,14 +72,7 @@ fn no_healthy_backend_is_a_503_naming_the_cluster_and_others_keep_serving() {
         .expect("proxy starts");
     let c = client();
     // Once the check has run, the only backend is down: 503 with the cluster's name.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let a = loop {
-        let a = get(&c, proxy.addr(), "/fragile", &[]);
-        if a.status == 503 || Instant::now() > deadline {
-            break a;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let a = answer_once_checked(&c, proxy.addr(), "/fragile");
     assert_eq!(a.status, 503, "{a:?}");
     assert!(
         a.body.contains("`fragile`"),
@@ -166,15 +176,7 @@ fn a_cluster_with_no_healthy_backend_is_a_503_not_a_502() {
         .backends("fragile", [closed_port()])
         .start()
         .expect("proxy starts");
-    let c = client();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let a = loop {
-        let a = get(&c, proxy.addr(), "/fragile", &[]);
-        if a.status != 502 || Instant::now() > deadline {
-            break a;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let a = answer_once_checked(&client(), proxy.addr(), "/fragile");
     assert_eq!(
         (a.status, a.body.as_str()),
         (503, "503 no healthy backend in cluster `fragile`\n")
