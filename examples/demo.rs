@@ -67,7 +67,7 @@ fn main() {
         .into_iter()
         .skip_while(|a| a != "--listen")
         .nth(1)
-        .unwrap_or_else(|| proxy_runtime::server::DEFAULT_LISTEN.to_owned());
+        .unwrap_or_else(|| proxy_runtime::server::DEFAULT_LISTEN.to_string());
     println!("Switchyard demo: backends api-1, api-2, web-a, web-b on 127.0.0.1:9001-9004");
     println!("proxy listening on http://{listen}  (Ctrl-C to stop)\n");
     println!("try:");

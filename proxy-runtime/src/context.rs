@@ -98,6 +98,24 @@ pub(crate) enum Unavailable {
     AllFailed,
 }
 
+impl Unavailable {
+    /// The status a client gets.
+    pub(crate) fn status(self) -> u16 {
+        match self {
+            Unavailable::NoneHealthy => 503,
+            Unavailable::AllFailed => 502,
+        }
+    }
+
+    /// The words of the answer's body and the log line, before the cluster's name.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Unavailable::NoneHealthy => "no healthy backend",
+            Unavailable::AllFailed => "every backend tried failed",
+        }
+    }
+}
+
 impl RequestState {
     pub(crate) fn tried(&self, addr: &SocketAddr) -> bool {
         self.tried.iter().any(|t| t.as_ref() == Some(addr))

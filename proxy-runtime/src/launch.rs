@@ -13,15 +13,15 @@ use crate::table::Table;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::ServiceWithDependents;
-use std::net::{SocketAddr, TcpListener};
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
 
 /// Seconds a proxy keeps serving after SIGTERM, and then waits for requests in flight,
 /// unless the configuration file sets `grace_period_seconds` and
 /// `graceful_shutdown_timeout_seconds`.
 pub const DEFAULT_GRACE_SECONDS: u64 = 3;
 
-/// Address a proxy listens on when no listener is given.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:6188";
+/// Address a proxy listens on when no listener is given: 127.0.0.1:6188.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6188));
 
 /// A socket the proxy accepts requests on.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,11 +144,7 @@ impl<T: Table> Launch<T> {
     /// server, ready to `run`, and the addresses it listens on.
     pub fn into_server(mut self) -> Result<(Server, Vec<SocketAddr>), Error> {
         if self.listeners.is_empty() {
-            let addr = DEFAULT_LISTEN.parse().map_err(|_| Error::BadAddress {
-                what: "the default listener".into(),
-                addr: DEFAULT_LISTEN.into(),
-            })?;
-            self.listeners.push(Listener::Tcp(addr));
+            self.listeners.push(Listener::Tcp(DEFAULT_LISTEN));
         }
         let listeners = self
             .listeners
@@ -158,23 +154,17 @@ impl<T: Table> Launch<T> {
             })
             .collect::<Result<Vec<_>, _>>()?;
         let mut opt = self.pingora.take();
-        let mut conf = match &opt {
-            Some(o) if o.conf.is_some() => ServerConf::load_yaml_with_opt_override(o),
-            Some(o) => ServerConf::new_with_opt_override(o).ok_or_else(|| {
-                pingora_core::Error::explain(
-                    pingora_core::ErrorType::ReadError,
-                    "default configuration",
-                )
-            }),
-            None => ServerConf::new().ok_or_else(|| {
-                pingora_core::Error::explain(
-                    pingora_core::ErrorType::ReadError,
-                    "default configuration",
-                )
-            }),
-        }
-        .map_err(|e| Error::Startup {
-            what: format!("server configuration: {e}"),
+        let conf = match &opt {
+            Some(o) if o.conf.is_some() => Some(
+                ServerConf::load_yaml_with_opt_override(o).map_err(|e| Error::Startup {
+                    what: format!("server configuration: {e}"),
+                })?,
+            ),
+            Some(o) => ServerConf::new_with_opt_override(o),
+            None => ServerConf::new(),
+        };
+        let mut conf = conf.ok_or_else(|| Error::Startup {
+            what: "server configuration: Pingora could not make its default".into(),
         })?;
         if let Some(o) = opt.as_mut() {
             // Loaded above; Pingora would otherwise warn that it ignores the file.

@@ -62,6 +62,28 @@ impl<T: Table> Proxy<T> {
         pick_arm(split, point)
     }
 
+    /// Give up on cluster `index` for this request: log why once, and leave the answer
+    /// (502 or 503 naming the cluster) to `fail_to_proxy`.
+    fn give_up(&self, ctx: &mut Ctx<T>, index: usize, why: Unavailable) {
+        let name = self.clusters.get(index).map_or("-", LiveCluster::name);
+        let route = ctx.route_name();
+        match why {
+            Unavailable::NoneHealthy => log::warn!(
+                "{}: route `{route}`: {} in cluster `{name}`",
+                T::NAME,
+                why.reason()
+            ),
+            Unavailable::AllFailed => log::warn!(
+                "{}: route `{route}`: {} in cluster `{name}` ({} tries in {:?})",
+                T::NAME,
+                why.reason(),
+                ctx.tries,
+                ctx.elapsed()
+            ),
+        }
+        ctx.state.unavailable = Some((index, why));
+    }
+
     /// Pick a backend of cluster `index` (or of its backups) not tried yet. `view` is
     /// needed only when a cluster of the chain balances on a request key.
     fn select(
@@ -197,28 +219,15 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 Ok(Box::new(peer))
             }
             Err(index) => {
-                let name = self.clusters[index].name();
                 // Nothing left to try: either no backend was healthy to begin with, or
                 // every backend this request could use was tried (a retry asked for one
                 // more than the cluster had left).
                 let why = if ctx.tries == 0 {
-                    log::warn!(
-                        "{}: route `{}`: no healthy backend in cluster `{name}`",
-                        T::NAME,
-                        ctx.route_name()
-                    );
                     Unavailable::NoneHealthy
                 } else {
-                    log::warn!(
-                        "{}: route `{}`: every backend tried in cluster `{name}` failed ({} tries in {:?})",
-                        T::NAME,
-                        ctx.route_name(),
-                        ctx.tries,
-                        ctx.elapsed()
-                    );
                     Unavailable::AllFailed
                 };
-                ctx.state.unavailable = Some((index, why));
+                self.give_up(ctx, index, why);
                 Err(PError::explain(
                     ErrorType::HTTPStatus(why.status()),
                     why.reason(),
@@ -234,7 +243,10 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         ctx: &mut Self::CTX,
         mut e: Box<PError>,
     ) -> Box<PError> {
-        let Some(cluster) = self.cluster_of(ctx.cluster) else {
+        let Some(index) = ctx.cluster.map(Id::index) else {
+            return e;
+        };
+        let Some(cluster) = self.clusters.get(index) else {
             return e;
         };
         log::warn!(
@@ -249,18 +261,10 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         // A connect failure never reached the backend: always safe to try another one.
         if ctx.tries <= cluster.spec().retries {
             e.set_retry(true);
-        } else if let (Some(index), false) = (ctx.cluster.map(Id::index), timed_out(&e)) {
+        } else if !timed_out(&e) {
             // The last try the cluster allows was refused or reset: every backend tried
             // failed (a timeout stays a 504, answered from the error).
-            log::warn!(
-                "{}: route `{}`: every backend tried in cluster `{}` failed ({} tries in {:?})",
-                T::NAME,
-                ctx.route_name(),
-                cluster.name(),
-                ctx.tries,
-                ctx.elapsed()
-            );
-            ctx.state.unavailable = Some((index, Unavailable::AllFailed));
+            self.give_up(ctx, index, Unavailable::AllFailed);
         }
         e
     }
@@ -359,24 +363,6 @@ fn timed_out(e: &PError) -> bool {
             | ErrorType::WriteTimedout
             | ErrorType::TLSHandshakeTimedout
     )
-}
-
-impl Unavailable {
-    /// The status a client gets.
-    fn status(self) -> u16 {
-        match self {
-            Unavailable::NoneHealthy => 503,
-            Unavailable::AllFailed => 502,
-        }
-    }
-
-    /// The words of the answer's body, before the cluster's name.
-    fn reason(self) -> &'static str {
-        match self {
-            Unavailable::NoneHealthy => "no healthy backend",
-            Unavailable::AllFailed => "every backend tried failed",
-        }
-    }
 }
 
 #[cfg(test)]

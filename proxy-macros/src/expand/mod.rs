@@ -98,20 +98,64 @@ pub fn routes(m: &Model, l: &Lowered) -> TokenStream {
             })
             .collect(),
     };
-    let public = public_items(&surface, &names);
-    let proxy = &m.proxy;
-    let name = proxy.to_string();
     let Names {
         route_enum,
         cluster_enum,
         preds_ty,
         ..
     } = &names;
-    let clusters = m.clusters.iter().map(spec::cluster_spec);
-    let routes = spec::route_specs(m);
-    let splits = spec::split_specs(m);
-    let responses = spec::response_specs(m);
+    let statics = Statics {
+        clusters: m.clusters.iter().map(spec::cluster_spec).collect(),
+        routes: spec::route_specs(m).collect(),
+        splits: spec::split_specs(m).collect(),
+        responses: spec::response_specs(m).collect(),
+    };
     let decide = decide::decide_body(m, l, route_enum, cluster_enum, preds_ty);
+    let decide_view = quote! {
+        // The generated tree is deliberately repetitive (one `if` per rule, nested
+        // `match`es per trie level), which clippy's style lints would flag.
+        #[allow(unused_variables, unreachable_code, clippy::all)]
+        #[inline]
+        fn decide_view(__sy_v: &#pv::RequestView<'_>) -> #pv::Decision<Self> {
+            #decide
+        }
+    };
+    surface_and_table(&surface, &names, statics, decide_view)
+}
+
+/// The `Table` data of a table, as the items of each `static` slice.
+#[derive(Default)]
+struct Statics {
+    clusters: Vec<TokenStream>,
+    routes: Vec<TokenStream>,
+    splits: Vec<TokenStream>,
+    responses: Vec<TokenStream>,
+}
+
+/// The public items and the `Table` impl, whose `decide_view` method is given whole: the
+/// one expansion of a valid table and of a broken one's fallback.
+fn surface_and_table(
+    s: &Surface,
+    names: &Names,
+    statics: Statics,
+    decide_view: TokenStream,
+) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    let public = public_items(s, names);
+    let proxy = s.proxy;
+    let name = proxy.to_string();
+    let Names {
+        route_enum,
+        cluster_enum,
+        preds_ty,
+        ..
+    } = names;
+    let Statics {
+        clusters,
+        routes,
+        splits,
+        responses,
+    } = statics;
     quote! {
         #public
 
@@ -126,13 +170,7 @@ pub fn routes(m: &Model, l: &Lowered) -> TokenStream {
             const SPLITS: &'static [#pv::SplitSpec] = &[#(#splits),*];
             const RESPONSES: &'static [#pv::Response] = &[#(#responses),*];
 
-            // The generated tree is deliberately repetitive (one `if` per rule, nested
-            // `match`es per trie level), which clippy's style lints would flag.
-            #[allow(unused_variables, unreachable_code, clippy::all)]
-            #[inline]
-            fn decide_view(__sy_v: &#pv::RequestView<'_>) -> #pv::Decision<Self> {
-                #decide
-            }
+            #decide_view
         }
     }
 }
@@ -176,37 +214,16 @@ pub fn fallback(declared: &DeclaredNames) -> TokenStream {
         preds,
     };
     let names = Names::of(proxy);
-    let public = public_items(&surface, &names);
-    let name = proxy.to_string();
-    let Names {
-        route_enum,
-        cluster_enum,
-        preds_ty,
-        ..
-    } = &names;
-    quote! {
-        #public
-
-        impl #pv::Table for #proxy {
-            type RouteId = #route_enum;
-            type ClusterId = #cluster_enum;
-            type Predicates = #preds_ty;
-
-            const NAME: &'static str = #name;
-            const CLUSTERS: &'static [#pv::ClusterSpec] = &[];
-            const ROUTES: &'static [#pv::RouteSpec] = &[];
-            const SPLITS: &'static [#pv::SplitSpec] = &[];
-            const RESPONSES: &'static [#pv::Response] = &[];
-
-            fn decide_view(_: &#pv::RequestView<'_>) -> #pv::Decision<Self> {
-                #pv::Decision {
-                    route: ::core::option::Option::None,
-                    target: #pv::Target::NoRoute,
-                    predicates: ::core::default::Default::default(),
-                }
+    let decide_view = quote! {
+        fn decide_view(_: &#pv::RequestView<'_>) -> #pv::Decision<Self> {
+            #pv::Decision {
+                route: ::core::option::Option::None,
+                target: #pv::Target::NoRoute,
+                predicates: ::core::default::Default::default(),
             }
         }
-    }
+    };
+    surface_and_table(&surface, &names, Statics::default(), decide_view)
 }
 
 /// The items a user names: the proxy type with `serve`/`builder`/`decide`, the two enums
