@@ -269,20 +269,44 @@ async fn serve<I>(
 {
     let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
         hits.fetch_add(1, Ordering::Relaxed);
-        let path = req
-            .uri()
-            .path_and_query()
-            .map_or("/".to_owned(), |p| p.to_string());
-        let resp = Response::builder()
-            .status(status.load(Ordering::Relaxed))
-            .header("x-backend", &*name)
-            .header("x-path", path)
-            .header("x-version", format!("{:?}", req.version()))
-            .header("x-client-cert", if client_cert { "yes" } else { "no" })
-            .header("x-peer-ip", peer.ip().to_string())
-            .body(Full::new(Bytes::from(name.to_string())))
-            .expect("static response parts");
-        async move { Ok::<_, Infallible>(resp) }
+        let (name, status) = (name.clone(), status.load(Ordering::Relaxed));
+        async move {
+            let (parts, body) = req.into_parts();
+            // What arrived, for tests to assert on: the body (read whole, so pipelined
+            // requests after it are parsed) and the framing and `Expect` lines.
+            let body = http_body_util::BodyExt::collect(body)
+                .await
+                .map(|b| b.to_bytes().len().to_string())
+                .unwrap_or_else(|e| format!("error: {e}"));
+            let lines = |name: &str| {
+                let values: Vec<&str> = parts
+                    .headers
+                    .get_all(name)
+                    .iter()
+                    .map(|v| v.to_str().unwrap_or("(not text)"))
+                    .collect();
+                values.join(" | ")
+            };
+            let path = parts
+                .uri
+                .path_and_query()
+                .map_or("/".to_owned(), |p| p.to_string());
+            let resp = Response::builder()
+                .status(status)
+                .header("x-backend", &*name)
+                .header("x-path", path)
+                .header("x-version", format!("{:?}", parts.version))
+                .header("x-client-cert", if client_cert { "yes" } else { "no" })
+                .header("x-peer-ip", peer.ip().to_string())
+                .header("x-body-len", body)
+                .header("x-content-length", lines("content-length"))
+                .header("x-transfer-encoding", lines("transfer-encoding"))
+                .header("x-expect", lines("expect"))
+                .header("x-host", lines("host"))
+                .body(Full::new(Bytes::from(name.to_string())))
+                .expect("static response parts");
+            Ok::<_, Infallible>(resp)
+        }
     });
     let builder =
         hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());

@@ -19,42 +19,13 @@
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use pingora_http::{Method, RequestHeader};
 use proxy_runtime::__private::{HeaderName, Regex};
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-// ---- allocation counting (on only while counting, outside the timed loops) ----
-
-struct Counting;
-static COUNTING: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        System.alloc(layout)
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        System.dealloc(ptr, layout)
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if COUNTING.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        System.realloc(ptr, layout, new_size)
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+// ---- allocation counting: the runtime's allocator (mimalloc, what users get) counts
+// this thread's allocations (the `count-allocations` feature) ----
 
 fn allocations(f: impl FnOnce()) -> usize {
-    ALLOCS.store(0, Ordering::SeqCst);
-    COUNTING.store(true, Ordering::SeqCst);
+    let before = proxy_runtime::alloc::thread_allocations();
     f();
-    COUNTING.store(false, Ordering::SeqCst);
-    ALLOCS.load(Ordering::SeqCst)
+    (proxy_runtime::alloc::thread_allocations() - before) as usize
 }
 
 // ---- the generated tables and their hand-written twins ----

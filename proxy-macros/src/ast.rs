@@ -38,6 +38,8 @@ pub enum Item {
     Cluster(ClusterDecl),
     Let(LetDecl),
     Route(RouteDecl),
+    /// A table-wide setting: `ambiguous_paths: decode;`.
+    Setting(Opt),
 }
 
 /// `proxy Gateway;`
@@ -199,6 +201,7 @@ impl DeclaredNames {
                 Item::Cluster(c) => d.clusters.push(c.name.clone()),
                 Item::Let(l) => d.lets.push(l.name.clone()),
                 Item::Route(r) => d.routes.push(r.name.clone()),
+                Item::Setting(_) => {}
             }
         }
         d
@@ -276,6 +279,12 @@ impl Parse for Item {
                 expr,
                 target,
             }))
+        } else if input.peek(Ident) && input.peek2(Token![:]) {
+            let key = input.parse()?;
+            input.parse::<Token![:]>()?;
+            let value = input.parse()?;
+            input.parse::<Token![;]>()?;
+            Ok(Item::Setting(Opt { key, value }))
         } else if input.peek(Ident) {
             let ident: Ident = input.fork().parse()?;
             let hint = crate::hints::did_you_mean(

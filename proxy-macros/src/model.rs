@@ -14,6 +14,16 @@ pub struct Model {
     pub preds: Vec<PredModel>,
     pub routes: Vec<RouteModel>,
     pub splits: Vec<SplitModel>,
+    /// `ambiguous_paths: ..;`
+    pub paths: PathPolicyModel,
+}
+
+/// `ambiguous_paths: reject | decode | forward;` (the runtime's `PathPolicy`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum PathPolicyModel {
+    Reject,
+    Decode,
+    Forward,
 }
 
 /// A `cluster NAME { .. }` declaration.
@@ -25,7 +35,8 @@ pub struct ClusterModel {
     pub backends: Vec<BackendModel>,
     pub balance: BalanceModel,
     pub health: Option<HealthModel>,
-    pub retries: u32,
+    /// `None`: the runtime's default (connect failures try every other backend once).
+    pub retries: Option<u32>,
     /// Index of the backup cluster.
     pub backup: Option<usize>,
     pub tls: Option<TlsModel>,
@@ -111,6 +122,19 @@ pub struct TimeoutsModel {
 pub struct PassiveModel {
     pub failures: u32,
     pub cooldown_ms: u64,
+    /// 5xx answers count as failures (a declared `passive`; the default counts only
+    /// connect failures and broken exchanges).
+    pub count_5xx: bool,
+}
+
+impl PassiveModel {
+    /// What a cluster without `health` or `passive` gets: the runtime's
+    /// `PassiveSpec::DEFAULT` (one failure, 10 s aside, 5xx answers not counted).
+    pub const DEFAULT: PassiveModel = PassiveModel {
+        failures: 1,
+        cooldown_ms: 10_000,
+        count_5xx: false,
+    };
 }
 
 /// A `let NAME = MATCHER;` declaration.

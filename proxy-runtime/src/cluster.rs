@@ -23,6 +23,21 @@ use std::time::Instant;
 /// this bounds the walk; it is well above any real cluster size.
 const MAX_ITERATIONS: usize = 256;
 
+/// Most retries a request may make (the macro's bound on `retries`).
+pub const MAX_RETRIES: u32 = 8;
+
+/// How one request to a backend went, for passive health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The backend answered; `server_error` for a 5xx status.
+    Answered {
+        /// The status was 5xx.
+        server_error: bool,
+    },
+    /// The connection failed, or the exchange broke before an answer.
+    Failed,
+}
+
 /// One backend of a live cluster.
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -44,6 +59,10 @@ pub struct LiveCluster {
     ring: Option<Continuum>,
     /// What the runtime tracks per member beside Pingora's active health, `members` order.
     states: Arc<[MemberState]>,
+    /// Retries after a connect failure.
+    connect_retries: u32,
+    /// Retries after an error once the request was sent (idempotent requests only).
+    send_retries: u32,
     /// Origin of the ejection deadlines.
     epoch: Instant,
     /// Member indices in smooth weighted round-robin order (nginx's interleaving): one
@@ -58,7 +77,7 @@ pub struct LiveCluster {
 /// Per-backend state beside Pingora's active health.
 #[derive(Debug, Default)]
 struct MemberState {
-    /// Consecutive failed requests (connect failures and 5xx answers).
+    /// Consecutive failed requests (what counts: [`LiveCluster::report`]).
     failures: AtomicU32,
     /// Passive health: no traffic until this many ms after `epoch` (0: not ejected).
     ejected_until: AtomicU64,
@@ -98,8 +117,18 @@ impl LiveCluster {
                 .collect();
             Continuum::new(&buckets)
         });
+        // Defaults that lose nothing: with no `retries`, a connect failure (which never
+        // reached the backend) tries every other member once; with no `health`, a member
+        // whose connection fails is set aside for a while.
+        let connect_retries = spec
+            .retries
+            .unwrap_or(members.len().saturating_sub(1) as u32)
+            .min(MAX_RETRIES);
+        let send_retries = spec.retries.unwrap_or(0).min(MAX_RETRIES);
         Ok((
             LiveCluster {
+                connect_retries,
+                send_retries,
                 wheel: smooth_wheel(&members),
                 next: AtomicUsize::new(0),
                 backends: members.iter().map(|m| backend(m.addr, m.weight)).collect(),
@@ -130,13 +159,30 @@ impl LiveCluster {
         &self.members
     }
 
+    /// How many other backends a request may try after a failure: `(after a connect
+    /// failure, after an error once sent)`.
+    pub fn retries(&self) -> (u32, u32) {
+        (self.connect_retries, self.send_retries)
+    }
+
     /// Pick a healthy backend for `key` that `skip` does not refuse (used by retries to
     /// avoid backends already tried). `None` when no healthy backend is left.
-    pub fn select(&self, key: &[u8], skip: impl Fn(&SocketAddr) -> bool) -> Option<SocketAddr> {
-        let gated =
-            self.spec.passive.is_some() || self.spec.health.is_some_and(|h| h.start_unhealthy);
+    ///
+    /// `obey_ejection: false` disregards passive health: the caller's last resort when
+    /// passive health has set aside every backend otherwise usable (as Envoy's panic
+    /// threshold does), since a guess beats a certain 503 and a failure is retried.
+    pub fn select(
+        &self,
+        key: &[u8],
+        skip: impl Fn(&SocketAddr) -> bool,
+        obey_ejection: bool,
+    ) -> Option<SocketAddr> {
+        let gated = (obey_ejection && self.spec.passive.is_some())
+            || self.spec.health.is_some_and(|h| h.start_unhealthy);
         let usable = |i: usize| {
-            self.healthy(i) && !skip(&self.members[i].addr) && (!gated || self.admits(i))
+            self.healthy(i)
+                && !skip(&self.members[i].addr)
+                && (!gated || self.admits(i, obey_ejection))
         };
         // Candidates in the balancer's order, bounded, then every member as a last resort;
         // the first usable one wins. Nothing here allocates.
@@ -195,25 +241,31 @@ impl LiveCluster {
         self.health.backends().ready(&self.backends[i])
     }
 
-    /// Passive health and `start: unhealthy` let member `i` take traffic.
-    fn admits(&self, i: usize) -> bool {
+    /// `start: unhealthy` and (when `obey_ejection`) passive health let member `i` take
+    /// traffic.
+    fn admits(&self, i: usize, obey_ejection: bool) -> bool {
         let state = &self.states[i];
         if self.spec.health.is_some_and(|h| h.start_unhealthy) && !state.checked_ok.load(Relaxed) {
             return false;
         }
         let until = state.ejected_until.load(Relaxed);
-        until == 0 || self.now_ms() >= until
+        !obey_ejection || until == 0 || self.now_ms() >= until
     }
 
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64 + 1
     }
 
-    /// Record how a request to `addr` went, for passive health: `ok` is false for a connect
-    /// failure or a 5xx answer. Enough failures in a row eject the backend for the cool-down.
-    pub fn report(&self, addr: SocketAddr, ok: bool) {
+    /// Record how a request to `addr` went, for passive health. Enough failures in a row
+    /// (connect failures and broken exchanges; 5xx answers too where `passive` is declared)
+    /// eject the backend for the cool-down.
+    pub fn report(&self, addr: SocketAddr, outcome: Outcome) {
         let Some(passive) = self.spec.passive else {
             return;
+        };
+        let ok = match outcome {
+            Outcome::Answered { server_error } => !(server_error && passive.count_5xx),
+            Outcome::Failed => false,
         };
         let Some(i) = self.members.iter().position(|m| m.addr == addr) else {
             return;

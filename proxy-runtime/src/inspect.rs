@@ -88,7 +88,7 @@ pub fn explain<T: Table>(
         },
         Target::NoRoute => "404 (no rule matches)".to_owned(),
     };
-    let normalized = RequestView::with(&req, client, |v| {
+    let normalized = RequestView::with_policy(&req, client, T::PATHS, |v| {
         String::from_utf8_lossy(v.path).into_owned()
     })
     .unwrap_or_default();

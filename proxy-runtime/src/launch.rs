@@ -10,6 +10,7 @@ use crate::cluster::{LiveCluster, Member};
 use crate::error::Error;
 use crate::proxy::Proxy;
 use crate::table::Table;
+use pingora_core::apps::HttpServerOptions;
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::ServiceWithDependents;
@@ -200,6 +201,13 @@ impl<T: Table> Launch<T> {
         let proxy = Proxy::<T>::new(clusters.into());
         let mut service =
             pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, T::NAME);
+        if let Some(app) = service.app_logic_mut() {
+            let mut options = HttpServerOptions::default();
+            // nginx's `keepalive_requests`: a connection (pipelined or not) is closed after
+            // this many requests, which bounds what one client holds; Pingora has no limit.
+            options.keepalive_request_limit = Some(KEEPALIVE_REQUESTS);
+            app.server_options = Some(options);
+        }
         for listener in &listeners {
             match listener {
                 Listener::Tcp(addr) => service.add_tcp(&addr.to_string()),
@@ -212,6 +220,9 @@ impl<T: Table> Launch<T> {
         Ok((server, listeners.iter().map(Listener::addr).collect()))
     }
 }
+
+/// Requests served on one downstream connection before it is closed (nginx's default).
+pub const KEEPALIVE_REQUESTS: u32 = 1000;
 
 /// `IP:PORT` or `IP:PORT@WEIGHT`; `what` names the source in errors (`--backend api`).
 pub fn parse_member(what: &str, item: &str) -> Result<Member, Error> {

@@ -37,7 +37,10 @@
 //! (upstream connection options); [`proxy`] (the Pingora `ProxyHttp` shim); [`inspect`]
 //! (`--routes` and `--explain`).
 
+#[cfg(feature = "mimalloc")]
+pub mod alloc;
 pub mod cluster;
+pub mod conform;
 pub mod context;
 pub mod error;
 pub mod inspect;
@@ -54,7 +57,7 @@ pub use context::Ctx;
 pub use error::Error;
 pub use launch::{Launch, Listener};
 pub use server::{serve, serve_from, Builder, Handle};
-pub use spec::{Response, Target};
+pub use spec::{PathPolicy, Response, Target};
 pub use table::{Decision, Id, Table};
 
 /// Declares a routing table: clusters, named predicates and rules. See the crate docs.

@@ -137,7 +137,7 @@ mod tests {
             backends: &[],
             balance: Balance::RoundRobin,
             health: None,
-            retries: 0,
+            retries: None,
             backup: None,
             tls: None,
             timeouts: Timeouts {

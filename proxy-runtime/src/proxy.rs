@@ -1,9 +1,10 @@
 //! The `ProxyHttp` shim every generated table runs in: decide, then select, then connect.
 
-use crate::cluster::LiveCluster;
+use crate::cluster::{LiveCluster, Outcome};
+use crate::conform;
 use crate::context::{Ctx, RequestState, Unavailable};
-use crate::request::RequestView;
-use crate::spec::{SplitSpec, Target};
+use crate::request::{BadRequest, RequestView};
+use crate::spec::{PathPolicy, SplitSpec, Target};
 use crate::table::{Id, Table};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -92,17 +93,24 @@ impl<T: Table> Proxy<T> {
         first: usize,
         state: &RequestState,
     ) -> Result<(usize, SocketAddr), usize> {
-        for index in backup_chain(&self.clusters, first) {
-            let cluster = &self.clusters[index];
-            let mut ip = [0u8; 16];
-            let key = cluster
-                .spec()
-                .balance
-                .key()
-                .and_then(|k| view?.key(k, &mut ip))
-                .unwrap_or(b"");
-            if let Some(addr) = cluster.select(key, |a| state.tried(a)) {
-                return Ok((index, addr));
+        // Backups come before backends that passive health has set aside: those are the
+        // last resort.
+        for obey_ejection in [true, false] {
+            for index in backup_chain(&self.clusters, first) {
+                let cluster = &self.clusters[index];
+                if !obey_ejection && cluster.spec().passive.is_none() {
+                    continue;
+                }
+                let mut ip = [0u8; 16];
+                let key = cluster
+                    .spec()
+                    .balance
+                    .key()
+                    .and_then(|k| view?.key(k, &mut ip))
+                    .unwrap_or(b"");
+                if let Some(addr) = cluster.select(key, |a| state.tried(a), obey_ejection) {
+                    return Ok((index, addr));
+                }
             }
         }
         Err(first)
@@ -135,10 +143,42 @@ fn client_ip(session: &Session) -> Option<IpAddr> {
         .map(|a| a.ip())
 }
 
+/// Refuse a request the runtime will not route or forward, saying why in the log.
+/// The connection is closed after it: what follows a malformed request cannot be trusted
+/// to be framed as the client meant.
+async fn refuse<T: Table>(session: &mut Session, bad: BadRequest) -> PResult<bool> {
+    log::info!("{}: {} ({})", T::NAME, bad.reason(), bad.status());
+    let body = Bytes::from_static(bad.reason().as_bytes());
+    session.respond_error_with_body(bad.status(), body).await?;
+    Ok(true)
+}
+
+/// Forward `path` (the normal form routing used) with the request's query.
+fn forward_path(session: &mut Session, path: &[u8]) -> PResult<()> {
+    let req = session.req_header();
+    let mut target = path.to_vec();
+    if let Some(query) = req.uri.query() {
+        target.push(b'?');
+        target.extend_from_slice(query.as_bytes());
+    }
+    session.req_header_mut().set_raw_path(&target)
+}
+
+/// Answer a request that is not refused: a `respond(..)` rule or no rule. The connection
+/// stays open, so keep-alive and pipelined requests carry on after it.
 async fn respond(session: &mut Session, status: u16, body: &'static str) -> PResult<bool> {
+    let mut resp = pingora_http::ResponseHeader::build(status, Some(3))?;
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
+    resp.insert_header(http::header::CACHE_CONTROL, "private, no-store")?;
     session
-        .respond_error_with_body(status, Bytes::from_static(body.as_bytes()))
+        .write_response_header(Box::new(resp), body.is_empty())
         .await?;
+    if !body.is_empty() {
+        session
+            .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
+            .await?;
+    }
     Ok(true)
 }
 
@@ -155,22 +195,31 @@ impl<T: Table> ProxyHttp for Proxy<T> {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Self::CTX) -> PResult<bool> {
+        // HTTP/1.1 pipelining (RFC 9112 §9.3.2): requests a client sends before reading the
+        // previous answer are served one after another, answers in order. Pingora keeps it
+        // on for the rest of the connection; off, it drops every request after the first.
+        session.set_pipelining_enabled(true);
+        let head = match conform::check_head(session.req_header()) {
+            Ok(head) => head,
+            Err(bad) => return refuse::<T>(session, bad).await,
+        };
         let client = client_ip(session);
-        let routed = RequestView::with(session.req_header(), client, |view| {
+        let routed = RequestView::with_policy(session.req_header(), client, T::PATHS, |view| {
             let decision = T::decide_view(view);
             let cluster = match decision.target {
                 Target::Cluster(c) => Some(c.index()),
                 Target::Split(i) => Some(self.split_arm(view, usize::from(i))),
                 Target::Respond(..) | Target::NoRoute => None,
             };
-            (decision, cluster)
+            // `ambiguous_paths: decode` forwards the path it routed on.
+            let rewrite = (T::PATHS == PathPolicy::Decode
+                && view.path != view.req.uri.path().as_bytes())
+            .then(|| view.path.to_vec());
+            (decision, cluster, rewrite)
         });
-        let (decision, cluster) = match routed {
+        let (decision, cluster, rewrite) = match routed {
             Ok(routed) => routed,
-            Err(bad) => {
-                log::info!("{}: {} ({})", T::NAME, bad.reason(), bad.status());
-                return respond(session, bad.status(), bad.reason()).await;
-            }
+            Err(bad) => return refuse::<T>(session, bad).await,
         };
         ctx.predicates = decision.predicates;
         ctx.route = decision.route;
@@ -179,10 +228,35 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         if let Some(r) = decision.response() {
             return respond(session, r.status, r.body).await;
         }
-        match decision.target {
-            Target::NoRoute => respond(session, 404, "no route matches this request\n").await,
-            Target::Cluster(_) | Target::Split(_) | Target::Respond(_) => Ok(false),
+        if cluster.is_none() {
+            return respond(session, 404, "no route matches this request\n").await;
         }
+        // Forwarded from here on.
+        let req = session.req_header();
+        if req.method == http::Method::TRACE
+            && !decision.route.is_some_and(|r| T::ROUTES[r.index()].trace)
+        {
+            return refuse::<T>(session, BadRequest::MethodNotAllowed).await;
+        }
+        if head.collapse_length {
+            if let Some(length) = conform::single_length(req).map(Bytes::copy_from_slice) {
+                let value = http::HeaderValue::from_maybe_shared(length)
+                    .map_err(|_| PError::explain(ErrorType::InvalidHTTPHeader, "Content-Length"))?;
+                session
+                    .req_header_mut()
+                    .insert_header(http::header::CONTENT_LENGTH, value)?;
+            }
+        }
+        if let Some(path) = rewrite {
+            forward_path(session, &path)?;
+        }
+        if head.expects_continue {
+            session
+                .req_header_mut()
+                .remove_header(&http::header::EXPECT);
+            session.write_continue_response().await?;
+        }
+        Ok(false)
     }
 
     async fn upstream_peer(
@@ -256,10 +330,10 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             peer._address
         );
         if let Some(addr) = peer._address.as_inet() {
-            cluster.report(*addr, false);
+            cluster.report(*addr, Outcome::Failed);
         }
         // A connect failure never reached the backend: always safe to try another one.
-        if ctx.tries <= cluster.spec().retries {
+        if ctx.tries <= cluster.retries().0 {
             e.set_retry(true);
         } else if !timed_out(&e) {
             // The last try the cluster allows was refused or reset: every backend tried
@@ -280,13 +354,13 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         let mut e = e.more_context(format!("Peer: {peer}"));
         let cluster = self.cluster_of(ctx.cluster);
         if let (Some(cluster), Some(addr)) = (cluster, peer._address.as_inet()) {
-            cluster.report(*addr, false);
+            cluster.report(*addr, Outcome::Failed);
         }
         // The request may have reached the backend: retry elsewhere only when repeating it
         // is harmless (an idempotent method and a body still fully buffered).
         let idempotent = session.req_header().method.is_idempotent()
             && !session.as_ref().retry_buffer_truncated();
-        let retries = cluster.map_or(0, |c| c.spec().retries);
+        let retries = cluster.map_or(0, |c| c.retries().1);
         if !idempotent {
             e.set_retry(false);
         } else if ctx.tries <= retries {
@@ -304,7 +378,8 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         ctx: &mut Self::CTX,
     ) -> PResult<()> {
         if let (Some(cluster), Some(addr)) = (self.cluster_of(ctx.cluster), ctx.backend) {
-            cluster.report(addr, upstream_response.status.as_u16() < 500);
+            let server_error = upstream_response.status.is_server_error();
+            cluster.report(addr, Outcome::Answered { server_error });
         }
         Ok(())
     }

@@ -7,25 +7,41 @@
 //! buffer on the stack of a cold function. The request that is forwarded keeps its original
 //! path.
 
-use crate::normalize::hex_value;
+use crate::normalize::{decode_separators_into, hex_value, path_ambiguity, path_is_plain};
+use crate::spec::PathPolicy;
 use pingora_http::RequestHeader;
 use std::net::IpAddr;
 
 // The normal form itself lives in `normalize` (pure byte functions that `proxy-macros`
 // tests its compile-time copy against); these names stay reachable here.
 pub use crate::normalize::{
-    host_wildcard, normalize_path_into, path_is_normal, path_prefix_segment, strip_host, MAX_HOST,
-    MAX_NORMALIZED_PATH,
+    host_wildcard, normalize_path_into, path_is_normal, path_prefix_segment, strip_host, Ambiguity,
+    MAX_HOST, MAX_NORMALIZED_PATH,
 };
 
-/// Why a request head cannot be routed. Each maps to a 4xx answer.
+/// Why a request is refused before it is routed or forwarded. Each maps to a 4xx answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BadRequest {
     /// The path needs normalizing but is longer than [`MAX_NORMALIZED_PATH`] (414).
     PathTooLong,
-    /// The `Host` header is not valid text or longer than [`MAX_HOST`] (400).
+    /// The `Host` header is not valid text, has a port that is not a number of 0–65535, or
+    /// is longer than [`MAX_HOST`] (400).
     BadHost,
+    /// An HTTP/1.1 request without `Host` (400, RFC 9112 §3.2).
+    MissingHost,
+    /// A request target in none of the forms the method allows: not `/…` nor
+    /// `http(s)://…`, or `*` with a method other than `OPTIONS` (400, RFC 9112 §3.2).
+    BadTarget,
+    /// A path a backend may read otherwise than routing does (400; the table's
+    /// `ambiguous_paths` policy decides).
+    AmbiguousPath(Ambiguity),
+    /// `TRACE` (or `CONNECT`) where no rule names it (405).
+    MethodNotAllowed,
+    /// An `Expect` other than `100-continue` (417, RFC 9110 §10.1.1).
+    UnknownExpectation,
+    /// A transfer coding other than one `chunked` (501, RFC 9112 §6.1, as nginx).
+    UnsupportedTransferCoding,
 }
 
 impl BadRequest {
@@ -33,7 +49,13 @@ impl BadRequest {
     pub fn status(self) -> u16 {
         match self {
             BadRequest::PathTooLong => 414,
-            BadRequest::BadHost => 400,
+            BadRequest::BadHost
+            | BadRequest::MissingHost
+            | BadRequest::BadTarget
+            | BadRequest::AmbiguousPath(_) => 400,
+            BadRequest::MethodNotAllowed => 405,
+            BadRequest::UnknownExpectation => 417,
+            BadRequest::UnsupportedTransferCoding => 501,
         }
     }
 
@@ -42,6 +64,12 @@ impl BadRequest {
         match self {
             BadRequest::PathTooLong => "path too long to normalize",
             BadRequest::BadHost => "malformed Host header",
+            BadRequest::MissingHost => "HTTP/1.1 request without Host header",
+            BadRequest::BadTarget => "malformed request target",
+            BadRequest::AmbiguousPath(a) => a.reason(),
+            BadRequest::MethodNotAllowed => "method not allowed by any rule",
+            BadRequest::UnknownExpectation => "unsupported Expect header",
+            BadRequest::UnsupportedTransferCoding => "unsupported Transfer-Encoding",
         }
     }
 }
@@ -60,18 +88,33 @@ pub struct RequestView<'a> {
 }
 
 impl<'a> RequestView<'a> {
-    /// Build the view of `req` and run `f` on it.
+    /// Build the view of `req` and run `f` on it, refusing ambiguous paths (the default
+    /// [`PathPolicy`]).
     pub fn with<R>(
         req: &RequestHeader,
         client: Option<IpAddr>,
         f: impl FnOnce(&RequestView<'_>) -> R,
     ) -> Result<R, BadRequest> {
+        Self::with_policy(req, client, PathPolicy::Reject, f)
+    }
+
+    /// Build the view of `req` with the table's path policy and run `f` on it. Under
+    /// [`PathPolicy::Decode`], the view's path is the one to forward when it differs from
+    /// the request's.
+    pub fn with_policy<R>(
+        req: &RequestHeader,
+        client: Option<IpAddr>,
+        policy: PathPolicy,
+        f: impl FnOnce(&RequestView<'_>) -> R,
+    ) -> Result<R, BadRequest> {
         let (host, upper) = host_of(req)?;
         let raw_path = req.uri.path().as_bytes();
         if upper {
-            with_lower_host(host, |host| with_path(req, host, raw_path, client, f))
+            with_lower_host(host, |host| {
+                with_path(req, host, raw_path, client, policy, f)
+            })
         } else {
-            with_path(req, host, raw_path, client, f)
+            with_path(req, host, raw_path, client, policy, f)
         }
     }
 
@@ -142,25 +185,53 @@ fn with_path<R>(
     host: &[u8],
     raw_path: &[u8],
     client: Option<IpAddr>,
+    policy: PathPolicy,
     f: impl FnOnce(&RequestView<'_>) -> R,
 ) -> Result<R, BadRequest> {
-    if path_is_normal(raw_path) {
-        let view = RequestView {
-            req,
-            host,
-            path: raw_path,
-            client,
-        };
-        return Ok(f(&view));
-    }
-    with_normalized_path(raw_path, |path| {
+    let view = |path: &[u8]| -> R {
         f(&RequestView {
             req,
             host,
             path,
             client,
         })
-    })
+    };
+    if path_is_plain(raw_path) {
+        return Ok(view(raw_path));
+    }
+    with_checked_path(raw_path, policy, view)
+}
+
+/// The path has an escape, a `\` or `;`, or needs normalizing: check it under the table's
+/// policy, then route on its normal form.
+#[cold]
+#[inline(never)]
+fn with_checked_path<R>(
+    raw: &[u8],
+    policy: PathPolicy,
+    f: impl FnOnce(&[u8]) -> R,
+) -> Result<R, BadRequest> {
+    let check = |separators_decoded| match path_ambiguity(raw, separators_decoded) {
+        Some(a) => Err(BadRequest::AmbiguousPath(a)),
+        None => Ok(()),
+    };
+    match policy {
+        PathPolicy::Reject => check(false)?,
+        PathPolicy::Forward => {}
+        PathPolicy::Decode => {
+            check(true)?;
+            if raw.len() > MAX_NORMALIZED_PATH {
+                return Err(BadRequest::PathTooLong);
+            }
+            let mut buf = [0u8; MAX_NORMALIZED_PATH];
+            let n = decode_separators_into(raw, &mut buf);
+            return with_normalized_path(&buf[..n], f);
+        }
+    }
+    if path_is_normal(raw) {
+        return Ok(f(raw));
+    }
+    with_normalized_path(raw, f)
 }
 
 #[cold]
@@ -173,7 +244,6 @@ fn with_lower_host<R>(host: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
     f(out)
 }
 
-#[cold]
 #[inline(never)]
 fn with_normalized_path<R>(raw: &[u8], f: impl FnOnce(&[u8]) -> R) -> Result<R, BadRequest> {
     if raw.len() > MAX_NORMALIZED_PATH {

@@ -19,8 +19,11 @@ pub struct ClusterSpec {
     pub balance: Balance,
     /// The active health check, if the cluster declares one.
     pub health: Option<HealthSpec>,
-    /// How many other backends to try after a connect failure.
-    pub retries: u32,
+    /// `retries: N`: how many other backends a request may try after a failure — a connect
+    /// failure, or (for an idempotent request whose body is still buffered) an error after
+    /// sending. `None`, the default: a connect failure tries every other backend of the
+    /// cluster once, and an error after sending is not retried (`LiveCluster::retries`).
+    pub retries: Option<u32>,
     /// The index (in the table's cluster list) of the cluster used when none of this one's
     /// backends is healthy.
     pub backup: Option<usize>,
@@ -29,6 +32,8 @@ pub struct ClusterSpec {
     /// Connection timeouts.
     pub timeouts: Timeouts,
     /// Passive health: eject a backend after consecutive failures of real requests.
+    /// A cluster that declares neither `passive` nor `health` gets
+    /// [`PassiveSpec::DEFAULT`]; `passive: off` is `None`.
     pub passive: Option<PassiveSpec>,
     /// Local IP address to connect from.
     pub bind_to: Option<IpAddr>,
@@ -37,13 +42,43 @@ pub struct ClusterSpec {
 }
 
 /// Passive health: `passive: { failures: 5, cooldown: 10s }`.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PassiveSpec {
-    /// Consecutive connect failures or 5xx answers that eject a backend.
+    /// Consecutive failed requests that eject a backend.
     pub failures: u32,
     /// How long an ejected backend gets no traffic; after it, the active health check (if
     /// any) decides.
     pub cooldown: Duration,
+    /// A 5xx answer counts as a failure too (a declared `passive`); otherwise only
+    /// connect failures and errors while proxying do (the default).
+    pub count_5xx: bool,
+}
+
+impl PassiveSpec {
+    /// The default of a cluster without `health` or `passive`: a backend whose connection
+    /// fails is set aside for 10 s — nginx's `max_fails=1 fail_timeout=10s`. 5xx answers
+    /// do not count: the backend is up and answering.
+    pub const DEFAULT: PassiveSpec = PassiveSpec {
+        failures: 1,
+        cooldown: Duration::from_secs(10),
+        count_5xx: false,
+    };
+}
+
+/// What the proxy does with a path a backend may read otherwise than routing does
+/// (`ambiguous_paths: reject | decode | forward;` in the table; see
+/// [`Ambiguity`](crate::request::Ambiguity) for the cases).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PathPolicy {
+    /// Answer 400 (the default).
+    #[default]
+    Reject,
+    /// Read encoded slashes and backslashes (`%2F`, `%5C`, `\`) as separators, route on
+    /// the normalized result and forward that path; refuse the other ambiguities with 400.
+    Decode,
+    /// Route on the path as today's normalization reads it and forward it unchanged: for
+    /// backends known to read paths exactly as Switchyard does.
+    Forward,
 }
 
 /// One backend: a socket address (checked by the macro) and its weight (≥ 1).
@@ -234,6 +269,10 @@ pub struct RouteSpec {
     pub matcher: &'static str,
     /// The target, as written.
     pub target: &'static str,
+    /// The rule names `TRACE` in a `method(..)` matcher: TRACE requests it matches are
+    /// forwarded. Any other TRACE request gets 405 (it echoes the request, credentials
+    /// included, to whoever can make a browser send it).
+    pub trace: bool,
 }
 
 /// `a.b.c.d:port`, for the addresses `routes!` emits in `static` data.

@@ -6,7 +6,7 @@
 //! is the runtime's, written once for every table.
 
 use crate::request::{BadRequest, RequestView};
-use crate::spec::{ClusterSpec, Response, RouteSpec, SplitSpec, Target};
+use crate::spec::{ClusterSpec, PathPolicy, Response, RouteSpec, SplitSpec, Target};
 use pingora_http::RequestHeader;
 use std::fmt;
 use std::hash::Hash;
@@ -46,13 +46,15 @@ pub trait Table: Sized + Send + Sync + 'static {
     const SPLITS: &'static [SplitSpec];
     /// The fixed answers of `respond(..)` rules, indexed by `Target::Respond`.
     const RESPONSES: &'static [Response];
+    /// What happens to ambiguous paths (`ambiguous_paths: ..;`, default `reject`).
+    const PATHS: PathPolicy = PathPolicy::Reject;
 
     /// Decide a request: which rule matches and where it goes. Allocates nothing.
     fn decide_view(view: &RequestView<'_>) -> Decision<Self>;
 
     /// Decide a request head from a client address.
     fn decide(req: &RequestHeader, client: Option<IpAddr>) -> Result<Decision<Self>, BadRequest> {
-        RequestView::with(req, client, Self::decide_view)
+        RequestView::with_policy(req, client, Self::PATHS, Self::decide_view)
     }
 }
 

@@ -555,7 +555,10 @@ fn upstream_options_serves_the_plain_cluster_and_declares_tls_for_secure() {
 
     // The table as declared: timeouts and retries on `app`, TLS on `secure`.
     let app = &UpstreamOptions::CLUSTERS[0];
-    assert_eq!((app.name, app.retries, app.tls.is_none()), ("app", 1, true));
+    assert_eq!(
+        (app.name, app.retries, app.tls.is_none()),
+        ("app", Some(1), true)
+    );
     assert_eq!(app.timeouts.connect, Some(Duration::from_secs(1)));
     assert_eq!(app.timeouts.total_connect, Some(Duration::from_secs(2)));
     assert_eq!(app.timeouts.read, Some(Duration::from_secs(10)));

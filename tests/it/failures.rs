@@ -28,11 +28,29 @@ proxy_runtime::routes! {
         backup: standby,
     }
     cluster standby { backends: ["127.0.0.1:1"] }
+    // The defaults: no `retries`, no `passive`, no `health`.
+    cluster plain { backends: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"] }
+    // Opting out of both defaults: the behaviour before they existed.
+    cluster legacy {
+        backends: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"],
+        retries: 0,
+        passive: off,
+    }
+    // No retry, default passive health: only the first failure is seen.
+    cluster aside {
+        backends: ["127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"],
+        retries: 0,
+    }
+    cluster single { backends: ["127.0.0.1:1"] }
 
     route fragile:  path_prefix("/fragile")  => fragile;
     route retrying: path_prefix("/retrying") => retrying;
     route persistent: path_prefix("/persistent") => persistent;
     route primary:  path_prefix("/primary")  => primary;
+    route plain:    path_prefix("/plain")    => plain;
+    route legacy:   path_prefix("/legacy")   => legacy;
+    route aside:    path_prefix("/aside")    => aside;
+    route single:   path_prefix("/single")   => single;
     route nothing:  path_prefix("/nothing")  => respond(404, "no route here\n");
     route default:  _                        => sturdy;
 }
@@ -181,4 +199,65 @@ fn a_cluster_with_no_healthy_backend_is_a_503_not_a_502() {
         (a.status, a.body.as_str()),
         (503, "503 no healthy backend in cluster `fragile`\n")
     );
+}
+
+/// Three backends, one of them a closed port, `backends` and nothing else.
+fn one_of_three_down(c: &reqwest::blocking::Client, cluster: &str, n: usize) -> usize {
+    let (b1, b3) = (spawn_backend("d1"), spawn_backend("d3"));
+    let proxy = Failing::builder()
+        .backends(cluster, [b1.addr_string(), closed_port(), b3.addr_string()])
+        .start()
+        .expect("proxy starts");
+    let path = format!("/{cluster}");
+    (0..n)
+        .filter(|_| {
+            let a = get(c, proxy.addr(), &path, &[]);
+            assert!(
+                (a.status == 200 && a.backend.starts_with('d')) || a.status == 502,
+                "{a:?}"
+            );
+            a.status != 200
+        })
+        .count()
+}
+
+// The issue this default answers: with one backend of three refusing connections, a
+// third of the requests failed (nginx's defaults lost none).
+#[test]
+fn by_default_a_dead_backend_fails_no_request() {
+    let c = client();
+    assert_eq!(one_of_three_down(&c, "plain", 1000), 0, "failed requests");
+}
+
+#[test]
+fn retries_0_and_passive_off_keep_the_old_behaviour() {
+    // Round robin over three: exactly every third request meets the closed port.
+    assert_eq!(one_of_three_down(&client(), "legacy", 300), 100);
+}
+
+#[test]
+fn by_default_a_refusing_backend_is_set_aside_after_one_failure() {
+    // Without retries the first request to the closed port fails; passive health then
+    // sets the backend aside (for 10 s, longer than this test), so none fails after it.
+    assert_eq!(one_of_three_down(&client(), "aside", 300), 1);
+}
+
+#[test]
+fn a_lone_backend_set_aside_still_gets_requests() {
+    // Passive health never turns a cluster's last backends into a certain 503: when it
+    // has set aside every backend, they are tried anyway.
+    let mut b = spawn_backend("lone");
+    let proxy = Failing::builder()
+        .backends("single", [b.addr_string()])
+        .start()
+        .expect("proxy starts");
+    let c = client();
+    assert_eq!(get(&c, proxy.addr(), "/single", &[]).status, 200);
+    b.stop();
+    let a = get(&c, proxy.addr(), "/single", &[]);
+    assert_eq!(a.status, 502, "{a:?}");
+    b.start().expect("the backend restarts on its port");
+    // Within the 10 s the backend is set aside: answered at once, not 503.
+    let a = get(&c, proxy.addr(), "/single", &[]);
+    assert_eq!((a.status, a.backend.as_str()), (200, "lone"), "{a:?}");
 }

@@ -7,6 +7,7 @@
 mod alloc;
 mod balancing;
 mod cli;
+mod conformance;
 mod decide;
 mod examples;
 mod failures;

@@ -7,9 +7,6 @@
 
 use switchyard_bench::alloc;
 
-#[global_allocator]
-static ALLOC: alloc::Counting = alloc::Counting;
-
 proxy_runtime::routes! {
     proxy Bench;
 

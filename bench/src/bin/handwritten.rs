@@ -17,9 +17,6 @@ use std::sync::Arc;
 
 use switchyard_bench::alloc;
 
-#[global_allocator]
-static ALLOC: alloc::Counting = alloc::Counting;
-
 const BACKENDS: [&str; 3] = ["127.0.0.1:18081", "127.0.0.1:18082", "127.0.0.1:18083"];
 
 struct Handwritten {

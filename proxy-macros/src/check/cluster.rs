@@ -41,7 +41,7 @@ pub fn check_cluster(
             key: None,
         },
         health: None,
-        retries: 0,
+        retries: None,
         backup: None,
         tls: None,
         timeouts: TimeoutsModel::default(),
@@ -50,6 +50,7 @@ pub fn check_cluster(
         tcp_keepalive_ms: None,
     };
     let mut has_backends = false;
+    let mut passive_declared = false;
     for opt in unique_opts(errs, &c.options, &CLUSTER_KEYS, "cluster option") {
         match opt.key.to_string().as_str() {
             "backends" => {
@@ -60,7 +61,7 @@ pub fn check_cluster(
             "health" => out.health = check_health(errs, &opt.value),
             "retries" => {
                 if let Some(n) = int_in(errs, &opt.value, 0, 8, "`retries`") {
-                    out.retries = n as u32;
+                    out.retries = Some(n as u32);
                 }
             }
             // Rule: `backup` names another cluster: `backup: api_dr`; `backup: api` in
@@ -80,7 +81,10 @@ pub fn check_cluster(
             },
             "tls" => out.tls = check_tls(errs, &opt.value),
             "timeouts" => out.timeouts = check_timeouts(errs, &opt.value),
-            "passive" => out.passive = check_passive(errs, &opt.value),
+            "passive" => {
+                passive_declared = true;
+                out.passive = check_passive(errs, &opt.value);
+            }
             // Rule: `bind_to` is a local IP address: `bind_to: "127.0.0.2"`.
             "bind_to" => match &opt.value {
                 Value::Str(s) if s.value().parse::<IpAddr>().is_ok() => {
@@ -94,6 +98,11 @@ pub fn check_cluster(
             "tcp_keepalive" => out.tcp_keepalive_ms = duration(errs, &opt.value, "`tcp_keepalive`"),
             _ => {}
         }
+    }
+    // Rule: a cluster without `health` or `passive` sets aside a backend whose connection
+    // fails (the runtime's default); with `health`, the check decides alone.
+    if !passive_declared && out.health.is_none() {
+        out.passive = Some(PassiveModel::DEFAULT);
     }
     let misspelled = c
         .options
@@ -490,10 +499,16 @@ fn check_tls(errs: &mut Errors, v: &Value) -> Option<TlsModel> {
     Some(t)
 }
 
-// Rule: `passive: { failures: N, cooldown: DURATION }` with both keys, N of 1–1000.
+// Rule: `passive: { failures: N, cooldown: DURATION }` with both keys, N of 1–1000, or
+// `passive: off`.
 fn check_passive(errs: &mut Errors, v: &Value) -> Option<PassiveModel> {
     let Value::Block(opts, span) = v else {
-        errs.push(v.span(), "expected `{ failures: 5, cooldown: 10s }`");
+        if !matches!(v, Value::Ident(i) if i == "off") {
+            errs.push(
+                v.span(),
+                "expected `{ failures: 5, cooldown: 10s }` or `off`",
+            );
+        }
         return None;
     };
     let (mut failures, mut cooldown) = (None, None);
@@ -515,6 +530,7 @@ fn check_passive(errs: &mut Errors, v: &Value) -> Option<PassiveModel> {
     Some(PassiveModel {
         failures: failures? as u32,
         cooldown_ms: cooldown?,
+        count_5xx: true,
     })
 }
 

@@ -29,6 +29,7 @@ struct Decls<'a> {
     clusters: Vec<&'a ast::ClusterDecl>,
     lets: Vec<&'a ast::LetDecl>,
     routes: Vec<&'a ast::RouteDecl>,
+    settings: Vec<&'a ast::Opt>,
 }
 
 impl<'a> Decls<'a> {
@@ -38,6 +39,7 @@ impl<'a> Decls<'a> {
             clusters: Vec::new(),
             lets: Vec::new(),
             routes: Vec::new(),
+            settings: Vec::new(),
         };
         for item in &table.items {
             match item {
@@ -45,6 +47,7 @@ impl<'a> Decls<'a> {
                 Item::Cluster(c) => d.clusters.push(c),
                 Item::Let(l) => d.lets.push(l),
                 Item::Route(r) => d.routes.push(r),
+                Item::Setting(o) => d.settings.push(o),
             }
         }
         d
@@ -117,6 +120,7 @@ pub fn check(table: &ast::RouteTable) -> Result<Model, syn::Error> {
             target_text: print::target_text(&r.target),
         });
     }
+    let paths = check_settings(&mut errs, &d.settings);
     errs.finish(Model {
         proxy,
         proxy_attrs,
@@ -124,7 +128,38 @@ pub fn check(table: &ast::RouteTable) -> Result<Model, syn::Error> {
         preds,
         routes,
         splits,
+        paths,
     })
+}
+
+const SETTING_KEYS: [&str; 1] = ["ambiguous_paths"];
+
+// Rule: table-wide settings are known keys, each once: `ambiguous_paths: reject | decode |
+// forward;` (what happens to a path a backend may read otherwise than routing does).
+fn check_settings(errs: &mut Errors, settings: &[&ast::Opt]) -> PathPolicyModel {
+    let mut paths = PathPolicyModel::Reject;
+    for opt in value::unique_opts(
+        errs,
+        settings.iter().copied(),
+        &SETTING_KEYS,
+        "table setting",
+    ) {
+        if opt.key == "ambiguous_paths" {
+            paths = match &opt.value {
+                ast::Value::Ident(i) if i == "reject" => PathPolicyModel::Reject,
+                ast::Value::Ident(i) if i == "decode" => PathPolicyModel::Decode,
+                ast::Value::Ident(i) if i == "forward" => PathPolicyModel::Forward,
+                v => {
+                    errs.push(
+                        v.span(),
+                        "expected `reject`, `decode` or `forward`, e.g. `ambiguous_paths: decode;`",
+                    );
+                    paths
+                }
+            };
+        }
+    }
+    paths
 }
 
 // Rule: a table declares exactly one proxy, which names the generated types:

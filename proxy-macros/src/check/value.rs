@@ -11,7 +11,7 @@ use syn::LitStr;
 // to read.
 pub fn unique_opts<'a>(
     errs: &mut Errors,
-    opts: &'a [Opt],
+    opts: impl IntoIterator<Item = &'a Opt>,
     known: &[&str],
     what: &str,
 ) -> Vec<&'a Opt> {

@@ -109,6 +109,7 @@ pub fn routes(m: &Model, l: &Lowered) -> TokenStream {
         routes: spec::route_specs(m).collect(),
         splits: spec::split_specs(m).collect(),
         responses: spec::response_specs(m).collect(),
+        paths: spec::path_policy(m.paths),
     };
     let decide = decide::decide_body(m, l, route_enum, cluster_enum, preds_ty);
     let decide_view = quote! {
@@ -130,6 +131,8 @@ struct Statics {
     routes: Vec<TokenStream>,
     splits: Vec<TokenStream>,
     responses: Vec<TokenStream>,
+    /// `const PATHS` when the table sets `ambiguous_paths` to other than the default.
+    paths: TokenStream,
 }
 
 /// The public items and the `Table` impl, whose `decide_view` method is given whole: the
@@ -155,6 +158,7 @@ fn surface_and_table(
         routes,
         splits,
         responses,
+        paths,
     } = statics;
     quote! {
         #public
@@ -169,6 +173,7 @@ fn surface_and_table(
             const ROUTES: &'static [#pv::RouteSpec] = &[#(#routes),*];
             const SPLITS: &'static [#pv::SplitSpec] = &[#(#splits),*];
             const RESPONSES: &'static [#pv::Response] = &[#(#responses),*];
+            #paths
 
             #decide_view
         }

@@ -109,7 +109,10 @@ pub fn cluster_spec(c: &ClusterModel) -> TokenStream {
         }
         None => quote!(::core::option::Option::None),
     };
-    let retries = c.retries;
+    let retries = match c.retries {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
     let backup = match c.backup {
         Some(i) => quote!(::core::option::Option::Some(#i)),
         None => quote!(::core::option::Option::None),
@@ -139,9 +142,11 @@ pub fn cluster_spec(c: &ClusterModel) -> TokenStream {
         Some(PassiveModel {
             failures,
             cooldown_ms,
+            count_5xx,
         }) => quote!(::core::option::Option::Some(#pv::PassiveSpec {
             failures: #failures,
             cooldown: #pv::Duration::from_millis(#cooldown_ms),
+            count_5xx: #count_5xx,
         })),
         None => quote!(::core::option::Option::None),
     };
@@ -176,12 +181,42 @@ pub fn cluster_spec(c: &ClusterModel) -> TokenStream {
     })
 }
 
-/// One `RouteSpec` per rule: its name and text for `--routes`.
+/// One `RouteSpec` per rule: its name and text for `--routes`, and whether it lets TRACE
+/// through.
 pub fn route_specs(m: &Model) -> impl Iterator<Item = TokenStream> + '_ {
     m.routes.iter().map(|r| {
         let (n, mt, tt) = (r.name.to_string(), &r.matcher_text, &r.target_text);
-        quote!(::proxy_runtime::__private::RouteSpec { name: #n, matcher: #mt, target: #tt })
+        let trace = names_method(&r.matcher, &m.preds, "TRACE");
+        quote!(::proxy_runtime::__private::RouteSpec {
+            name: #n, matcher: #mt, target: #tt, trace: #trace,
+        })
     })
+}
+
+/// `matcher` (or a predicate it uses) names `method` in a `method(..)` test.
+fn names_method(matcher: &Matcher, preds: &[PredModel], method: &str) -> bool {
+    match matcher {
+        Matcher::Atom(Atom::Method(methods)) => methods.iter().any(|m| m == method),
+        Matcher::Pred(i) => preds
+            .get(*i)
+            .is_some_and(|p| names_method(&p.matcher, preds, method)),
+        Matcher::Not(m) => names_method(m, preds, method),
+        Matcher::And(a, b) | Matcher::Or(a, b) => {
+            names_method(a, preds, method) || names_method(b, preds, method)
+        }
+        Matcher::Any | Matcher::Atom(_) | Matcher::NotEqual(..) => false,
+    }
+}
+
+/// `const PATHS` of the `Table` impl, when the table does not keep the default.
+pub fn path_policy(policy: PathPolicyModel) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    let variant = match policy {
+        PathPolicyModel::Reject => return TokenStream::new(),
+        PathPolicyModel::Decode => quote!(Decode),
+        PathPolicyModel::Forward => quote!(Forward),
+    };
+    quote!(const PATHS: #pv::PathPolicy = #pv::PathPolicy::#variant;)
 }
 
 /// One `SplitSpec` per `split { .. }` target, in rule order.

@@ -1,0 +1,10 @@
+proxy_runtime::routes! {
+    proxy Gateway;
+    ambiguous_path: decode;
+
+    cluster web { backends: ["127.0.0.1:9001"] }
+
+    route default: _ => web;
+}
+
+fn main() {}
