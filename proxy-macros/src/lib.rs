@@ -43,9 +43,10 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// **Clusters** list `backends` as `"IP:PORT"` (optionally `weight N`, 1–1000), and may set
-/// `balance` (default `round_robin`), `health`, `retries` (0–8, connect failures only),
-/// `backup` (a cluster used when none of this one's backends is healthy), `timeouts` and
-/// `tls`. Durations carry a unit: `500ms`, `5s`, `1m`, `1h`. A key (`consistent`, `hash`,
+/// `balance` (default `round_robin`), `health`, `retries` (0–8; by default a connect
+/// failure tries every other backend once), `passive` (by default, without `health`, a
+/// backend whose connection fails is set aside for 10 s; `passive: off`), `backup` (a
+/// cluster used when none of this one's backends is healthy), `timeouts` and `tls`. Durations carry a unit: `500ms`, `5s`, `1m`, `1h`. A key (`consistent`, `hash`,
 /// `split .. by`) is `cookie("n")`, `header("n")`, `query("n")`, `client_ip`, `path` or
 /// `host`; a request without it is hashed on its client IP.
 ///
@@ -58,7 +59,13 @@ use proc_macro::TokenStream;
 ///
 /// **Targets**: a cluster, `split { a: 5, b: 95 }` (optionally `by KEY`), or
 /// `respond(STATUS, "body")`. Rules are tried in order; the table must end with a rule
-/// that matches everything.
+/// that matches everything. `TRACE` is forwarded only by a rule that names it in
+/// `method(..)`; elsewhere it gets 405.
+///
+/// **Settings**: `ambiguous_paths: reject | decode | forward;` says what happens to a path
+/// a backend may read otherwise than routing does (`/admin%2f`, `/x/..;/admin`, `%00`,
+/// double encoding, overlong UTF-8): refused with 400 (the default), routed and forwarded
+/// with encoded slashes decoded, or routed as it is and forwarded unchanged.
 ///
 /// Generated: `Gateway` (with `serve()`, `builder()` and `decide()`), `GatewayRoute` and
 /// `GatewayCluster` (enums with `name()` and `ALL`), `GatewayPredicates` (one `bool` per
