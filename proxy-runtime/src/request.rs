@@ -19,7 +19,8 @@ pub use crate::normalize::{
     MAX_HOST, MAX_NORMALIZED_PATH,
 };
 
-/// Why a request is refused before it is routed or forwarded. Each maps to a 4xx answer.
+/// Why a request is refused before it is routed or forwarded: a 4xx answer, or 501 for a
+/// transfer coding the proxy does not decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BadRequest {

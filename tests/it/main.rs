@@ -11,6 +11,7 @@ mod conformance;
 mod decide;
 mod examples;
 mod failures;
+mod fuzz;
 mod gateway;
 mod health;
 mod routing;
