@@ -1,9 +1,9 @@
 //! The allocator a Switchyard binary gets: mimalloc, installed as the global allocator by
 //! the default `mimalloc` feature.
 //!
-//! Measured here (bench/README.md): with the system allocator an idle keep-alive
-//! connection costs tens of kB of resident memory and a request about 8% more CPU. A
-//! program that installs its own `#[global_allocator]` turns the feature off:
+//! The benchmarks run on it (bench/README.md); with the system allocator a request costs
+//! about 8% more CPU (PERFORMANCE-NOTES.md). A program that installs its own
+//! `#[global_allocator]` turns the feature off:
 //! `proxy-runtime = { version = "..", default-features = false }`.
 //!
 //! The `count-allocations` feature (for tests and benchmarks, never needed otherwise)

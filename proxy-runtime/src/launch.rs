@@ -11,6 +11,7 @@ use crate::error::Error;
 use crate::proxy::Proxy;
 use crate::table::Table;
 use pingora_core::apps::HttpServerOptions;
+use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::ServiceWithDependents;
@@ -210,7 +211,14 @@ impl<T: Table> Launch<T> {
         }
         for listener in &listeners {
             match listener {
-                Listener::Tcp(addr) => service.add_tcp(&addr.to_string()),
+                // No L4 read buffer: Pingora's default gives every connection a 64 KiB
+                // buffer for as long as it lives (about 100 kB of RSS per idle keep-alive
+                // connection, bench/idle_rss.sh). Plain HTTP reads straight into the
+                // request's own header and body buffers instead.
+                Listener::Tcp(addr) => service.add_listener(
+                    ListenerConfig::tcp(addr.to_string())
+                        .l4_buffer(L4BufferSettings::default().read(0)),
+                ),
             }
         }
         server.add_service(service);
