@@ -48,7 +48,8 @@ pub fn check_head(req: &RequestHeader) -> Result<Head, BadRequest> {
                     return Err(BadRequest::UnsupportedTransferCoding);
                 }
             }
-        } else if name == EXPECT {
+        } else if name == EXPECT && req.version != http::Version::HTTP_10 {
+            // An HTTP/1.0 client's expectation is ignored (RFC 9110 §10.1.1).
             if !value
                 .as_bytes()
                 .trim_ascii()
@@ -172,5 +173,9 @@ mod tests {
         assert_eq!(expect("100-continue"), Ok(true));
         assert_eq!(expect("100-Continue"), Ok(true));
         assert_eq!(expect("200-ok"), Err(BadRequest::UnknownExpectation));
+        let mut old = RequestHeader::build("POST", b"/", None).unwrap();
+        old.set_version(http::Version::HTTP_10);
+        old.append_header("expect", "100-continue").unwrap();
+        assert_eq!(check_head(&old), Ok(Head::default()), "HTTP/1.0: ignored");
     }
 }

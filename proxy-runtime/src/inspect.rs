@@ -10,7 +10,11 @@ use crate::table::{Id, Table};
 /// The table as text: rules in order, then clusters with their backends.
 pub fn describe<T: Table>(launch: &Launch<T>) -> String {
     use std::fmt::Write;
-    let mut s = format!("proxy {}\n\nroutes (first match wins):\n", T::NAME);
+    let mut s = format!(
+        "proxy {}\nambiguous paths: {:?}\n\nroutes (first match wins):\n",
+        T::NAME,
+        T::PATHS
+    );
     let width = T::ROUTES.iter().map(|r| r.name.len()).max().unwrap_or(0);
     for r in T::ROUTES {
         let _ = writeln!(s, "  {:width$}  {}  =>  {}", r.name, r.matcher, r.target);
@@ -24,6 +28,27 @@ pub fn describe<T: Table>(launch: &Launch<T>) -> String {
                 " health={:?} every={:?} fall={} rise={}",
                 h.kind, h.every, h.fall, h.rise
             );
+        }
+        match c.retries {
+            Some(n) => {
+                let _ = write!(s, " retries={n}");
+            }
+            None => s.push_str(" retries=each-backend-once-on-connect-failure"),
+        }
+        match c.passive {
+            Some(p) => {
+                let what = if p.count_5xx {
+                    "failures-or-5xx"
+                } else {
+                    "failures"
+                };
+                let _ = write!(
+                    s,
+                    " passive={} {what} -> {:?} aside",
+                    p.failures, p.cooldown
+                );
+            }
+            None => s.push_str(" passive=off"),
         }
         s.push('\n');
         let source = if launch.is_overridden(i) {

@@ -149,9 +149,19 @@ fn client_ip(session: &Session) -> Option<IpAddr> {
 async fn refuse<T: Table>(session: &mut Session, bad: BadRequest) -> PResult<bool> {
     log::info!("{}: {} ({})", T::NAME, bad.reason(), bad.status());
     let body = Bytes::from_static(bad.reason().as_bytes());
-    session.respond_error_with_body(bad.status(), body).await?;
+    let mut resp = pingora_core::protocols::http::ServerSession::generate_error(bad.status());
+    resp.set_content_length(body.len())?;
+    if bad == BadRequest::MethodNotAllowed {
+        // RFC 9110 §15.5.6: a 405 lists what is allowed. The proxy does not know each
+        // resource's methods; these are what it forwards.
+        resp.insert_header(http::header::ALLOW, ALLOWED_METHODS)?;
+    }
+    session.write_error_response(resp, body).await?;
     Ok(true)
 }
+
+/// The `Allow` header of a 405: every method the proxy forwards by default.
+const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
 
 /// Forward `path` (the normal form routing used) with the request's query.
 fn forward_path(session: &mut Session, path: &[u8]) -> PResult<()> {

@@ -69,6 +69,14 @@ fn routes_and_explain_describe_the_table() {
     );
     assert!(text.contains("127.0.0.1:9001 weight 3"), "{text}");
     assert!(text.contains("[::1]:9003 weight 1"), "{text}");
+    // The failure defaults are stated (no `retries`, `passive` or `health` declared).
+    assert!(text.contains("ambiguous paths: Reject\n"), "{text}");
+    assert!(
+        text.contains(
+            "retries=each-backend-once-on-connect-failure passive=1 failures -> 10s aside"
+        ),
+        "{text}"
+    );
     let e = explain::<Cli>("GET http://API.example.com/x/../y?z=1", &[], None).expect("explains");
     assert!(
         e.contains("route: api")
