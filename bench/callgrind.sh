@@ -67,7 +67,9 @@ measure() { # name port signal [VAR=value...] command...
   echo "callgrind: $name: ${TOTAL1[$name]} instructions for $N1 requests, ${TOTAL2[$name]} for $N2" >&2
 }
 
-measure switchyard 6191 INT RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1
+# --keepalive-requests: as the nginx configuration (keepalive_requests 10000000), so every
+# proxy serves all the requests over one connection.
+measure switchyard 6191 INT RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1 --keepalive-requests 10000000
 measure handwritten 6190 INT LISTEN=127.0.0.1:6190 RUST_LOG=error "$BIN/handwritten"
 measure nginx 6192 INT "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf"
 

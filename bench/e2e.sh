@@ -237,13 +237,15 @@ measure() { # round name port signal command...
 
 # Rounds: every proxy once per round, so a slow spell of this shared VM falls on all of
 # them rather than on whichever ran then; the report takes the median over the rounds.
+# Switchyard's --keepalive-requests matches nginx's configuration (keepalive_requests
+# 10000000); the hand-written Pingora proxy has no limit.
 for round in $(seq 1 "$ROUNDS"); do
   for proxy in $PROXIES; do
     case $proxy in
     nginx) measure "$round" nginx 6192 TERM "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf" -g 'daemon off;' ;;
     haproxy) measure "$round" haproxy 6193 TERM "$HAPROXY" -f "$WORK/haproxy/haproxy.cfg" -db ;;
     pingora-handwritten) measure "$round" pingora-handwritten 6190 INT env LISTEN=127.0.0.1:6190 RUST_LOG=error "$BIN/handwritten" ;;
-    switchyard) measure "$round" switchyard 6191 INT env RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1 ;;
+    switchyard) measure "$round" switchyard 6191 INT env RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1 --keepalive-requests 10000000 ;;
     *) echo "e2e: unknown proxy $proxy in PROXIES" >&2; exit 2 ;;
     esac
   done
@@ -268,7 +270,7 @@ per_request() { # name port command... -> sets PER_REQUEST ("-" when a run faile
   PER_REQUEST=$(echo "$short $COUNTED" | awk 'NF == 4 && $3 > $1 { printf "%.1f", ($4 - $2) / ($3 - $1); next } { print "-" }')
 }
 per_request handwritten 6190 env LISTEN=127.0.0.1:6190 "$BIN/handwritten"; ALLOC_HAND=$PER_REQUEST
-per_request switchyard 6191 "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1; ALLOC_SY=$PER_REQUEST
+per_request switchyard 6191 "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1 --keepalive-requests 10000000; ALLOC_SY=$PER_REQUEST
 
 # --- report ------------------------------------------------------------------------------
 # Medians over the rounds of each (proxy, scenario); ratios are of the medians.

@@ -58,6 +58,9 @@ pub struct Launch<T: Table> {
     pub grace_period: Option<u64>,
     /// Seconds to wait for requests in flight after the grace period; as `grace_period`.
     pub shutdown_timeout: Option<u64>,
+    /// Requests served on one downstream connection before it is closed; `None` for no
+    /// limit. Default: [`KEEPALIVE_REQUESTS`].
+    pub keepalive_requests: Option<u32>,
     /// Pingora's own command-line options (`-c FILE`, `-d`, `-u`, `-t`).
     pub pingora: Option<Opt>,
     _table: std::marker::PhantomData<fn() -> T>,
@@ -72,6 +75,7 @@ impl<T: Table> Default for Launch<T> {
             work_stealing: None,
             grace_period: None,
             shutdown_timeout: None,
+            keepalive_requests: Some(KEEPALIVE_REQUESTS),
             pingora: None,
             _table: std::marker::PhantomData,
         }
@@ -206,7 +210,8 @@ impl<T: Table> Launch<T> {
             let mut options = HttpServerOptions::default();
             // nginx's `keepalive_requests`: a connection (pipelined or not) is closed after
             // this many requests, which bounds what one client holds; Pingora has no limit.
-            options.keepalive_request_limit = Some(KEEPALIVE_REQUESTS);
+            // Pingora counts reuses after the first request.
+            options.keepalive_request_limit = self.keepalive_requests.map(|n| n.saturating_sub(1));
             app.server_options = Some(options);
         }
         for listener in &listeners {
@@ -229,7 +234,8 @@ impl<T: Table> Launch<T> {
     }
 }
 
-/// Requests served on one downstream connection before it is closed (nginx's default).
+/// Requests served on one downstream connection before it is closed, by default (nginx's
+/// `keepalive_requests`).
 pub const KEEPALIVE_REQUESTS: u32 = 1000;
 
 /// `IP:PORT` or `IP:PORT@WEIGHT`; `what` names the source in errors (`--backend api`).

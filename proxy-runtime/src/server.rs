@@ -33,6 +33,10 @@ pub struct Cli {
     /// applies instead (Pingora's default when the file does not set it: on).
     #[arg(long)]
     pub work_stealing: bool,
+    /// Requests one client connection may make before it is closed (nginx's
+    /// `keepalive_requests`); 0 for no limit. Default: 1000.
+    #[arg(long, value_name = "N")]
+    pub keepalive_requests: Option<u32>,
     /// Point cluster CLUSTER at other backends: `api=127.0.0.1:9001,127.0.0.1:9002@5`
     /// (`@N` sets a weight; default 1). Repeatable.
     #[arg(long = "backend", value_name = "CLUSTER=ADDR[@W][,ADDR[@W]...]")]
@@ -105,6 +109,9 @@ fn run_cli<T: Table>(cli: Cli) -> Result<(), Error> {
     // (Pingora's default when it does not say: on), and the flag can only turn it on.
     if cli.work_stealing || cli.pingora.conf.is_none() {
         launch.work_stealing = Some(cli.work_stealing);
+    }
+    if let Some(n) = cli.keepalive_requests {
+        launch.keepalive_requests = (n > 0).then_some(n);
     }
     launch.pingora = Some(cli.pingora);
     let (server, addrs) = launch.into_server()?;

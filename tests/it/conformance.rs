@@ -432,6 +432,25 @@ fn pipelined_requests_are_all_answered_in_order() {
 }
 
 #[test]
+fn a_connection_serves_at_most_1000_requests() {
+    // nginx's `keepalive_requests` default: what one client holds is bounded, pipelined
+    // or not. After the 1,000th answer the connection closes; the 1,001st request is not
+    // answered on it (the client sends it again on a new one).
+    let web = spawn_backend("web");
+    let proxy = start::<Strict>(&web);
+    let mut conn = Conn::open(proxy.addr());
+    let burst: Vec<u8> = (0..1001)
+        .flat_map(|i| format!("GET /k/{i} HTTP/1.1\r\nHost: a.test\r\n\r\n").into_bytes())
+        .collect();
+    conn.send(&burst);
+    for i in 0..1000 {
+        let r = conn.reply().unwrap_or_else(|| panic!("answer {i} missing"));
+        assert_eq!(r.header("x-path"), format!("/k/{i}"));
+    }
+    assert!(conn.reply().is_none(), "a 1,001st answer");
+}
+
+#[test]
 fn expect_100_continue_is_answered_before_the_body_is_sent() {
     let web = spawn_backend("web");
     let proxy = start::<Strict>(&web);
