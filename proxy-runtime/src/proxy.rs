@@ -362,8 +362,18 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         client_reused: bool,
     ) -> Box<PError> {
         let mut e = e.more_context(format!("Peer: {peer}"));
+        if !matches!(e.esource(), pingora_core::ErrorSource::Upstream) {
+            // The client went away (or sent something wrong): nothing to hold against the
+            // backend, and nobody to retry for.
+            return e;
+        }
         let cluster = self.cluster_of(ctx.cluster);
-        if let (Some(cluster), Some(addr)) = (cluster, peer._address.as_inet()) {
+        // An error on a pooled connection says little about the backend: it may have
+        // closed the connection while it sat idle, and Pingora sends the request again on
+        // a new one. Only an error on a fresh connection counts against the backend.
+        if let (Some(cluster), Some(addr), false) =
+            (cluster, peer._address.as_inet(), client_reused)
+        {
             cluster.report(*addr, Outcome::Failed);
         }
         // The request may have reached the backend: retry elsewhere only when repeating it
