@@ -389,15 +389,19 @@ fn ambiguous_paths_policy_decode_routes_and_forwards_separators_as_slashes() {
     }
 }
 
+/// `n` requests `GET /{dir}/{i}` back to back, to be sent in one write (pipelined).
+fn burst(dir: &str, n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|i| format!("GET /{dir}/{i} HTTP/1.1\r\nHost: a.test\r\n\r\n").into_bytes())
+        .collect()
+}
+
 #[test]
 fn pipelined_requests_are_all_answered_in_order() {
     let web = spawn_backend("web");
     let proxy = start::<Strict>(&web);
     let mut conn = Conn::open(proxy.addr());
-    let burst: Vec<u8> = (0..100)
-        .flat_map(|i| format!("GET /p/{i} HTTP/1.1\r\nHost: a.test\r\n\r\n").into_bytes())
-        .collect();
-    conn.send(&burst);
+    conn.send(&burst("p", 100));
     for i in 0..100 {
         let r = conn
             .reply()
@@ -439,10 +443,7 @@ fn a_connection_serves_at_most_1000_requests() {
     let web = spawn_backend("web");
     let proxy = start::<Strict>(&web);
     let mut conn = Conn::open(proxy.addr());
-    let burst: Vec<u8> = (0..1001)
-        .flat_map(|i| format!("GET /k/{i} HTTP/1.1\r\nHost: a.test\r\n\r\n").into_bytes())
-        .collect();
-    conn.send(&burst);
+    conn.send(&burst("k", 1001));
     for i in 0..1000 {
         let r = conn.reply().unwrap_or_else(|| panic!("answer {i} missing"));
         assert_eq!(r.header("x-path"), format!("/k/{i}"));
