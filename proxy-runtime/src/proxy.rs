@@ -249,12 +249,10 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             return refuse::<T>(session, BadRequest::MethodNotAllowed).await;
         }
         if head.collapse_length {
-            if let Some(length) = conform::single_length(req).map(Bytes::copy_from_slice) {
-                let value = http::HeaderValue::from_maybe_shared(length)
-                    .map_err(|_| PError::explain(ErrorType::InvalidHTTPHeader, "Content-Length"))?;
+            if let Some(length) = conform::single_length(req).map(<[u8]>::to_vec) {
                 session
                     .req_header_mut()
-                    .insert_header(http::header::CONTENT_LENGTH, value)?;
+                    .insert_header(http::header::CONTENT_LENGTH, length)?;
             }
         }
         if let Some(path) = rewrite {

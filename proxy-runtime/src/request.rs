@@ -37,7 +37,7 @@ pub enum BadRequest {
     /// A path a backend may read otherwise than routing does (400; the table's
     /// `ambiguous_paths` policy decides).
     AmbiguousPath(Ambiguity),
-    /// `TRACE` (or `CONNECT`) where no rule names it (405).
+    /// `TRACE` where no rule names it (405; Pingora answers `CONNECT` with 405 itself).
     MethodNotAllowed,
     /// An `Expect` other than `100-continue` (417, RFC 9110 §10.1.1).
     UnknownExpectation,
