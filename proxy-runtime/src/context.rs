@@ -4,7 +4,7 @@
 
 use crate::table::{Id, Table};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// What the proxy knows about one request as it goes through the phases.
@@ -22,6 +22,9 @@ pub struct Ctx<T: Table> {
     pub started: Instant,
     /// The value of each named predicate for this request (all `false` before routing).
     pub predicates: T::Predicates,
+    /// The client's address as the rules see it: the connection's peer, or the address
+    /// it forwards for when it is one of the table's `trusted_proxies`.
+    pub client: Option<IpAddr>,
     /// Runtime bookkeeping: which backends were tried, why none was left.
     pub(crate) state: RequestState,
 }
@@ -36,6 +39,7 @@ impl<T: Table> Ctx<T> {
             tries: 0,
             started: Instant::now(),
             predicates: T::Predicates::default(),
+            client: None,
             state: RequestState::default(),
         }
     }
@@ -71,6 +75,7 @@ impl<T: Table> fmt::Debug for Ctx<T> {
             .field("tries", &self.tries)
             .field("started", &self.started)
             .field("predicates", &self.predicates)
+            .field("client", &self.client)
             .finish_non_exhaustive()
     }
 }
@@ -87,6 +92,11 @@ pub(crate) struct RequestState {
     /// Set when the request ends without an upstream answer that the runtime explains
     /// itself: the cluster (index) and why.
     pub(crate) unavailable: Option<(usize, Unavailable)>,
+    /// The path (and query) to send upstream instead of the one received: set by
+    /// `ambiguous_paths: decode` and by path actions.
+    pub(crate) forward_path: Option<Vec<u8>>,
+    /// Request body bytes read so far, for a rule's `max_body`.
+    pub(crate) body_bytes: u64,
 }
 
 /// Why a request found no backend to send to.

@@ -19,6 +19,9 @@ pub fn describe<T: Table>(launch: &Launch<T>) -> String {
     for r in T::ROUTES {
         let _ = writeln!(s, "  {:width$}  {}  =>  {}", r.name, r.matcher, r.target);
     }
+    if !T::TRUSTED_PROXIES.is_empty() {
+        let _ = writeln!(s, "\ntrusted proxies: {}", T::TRUSTED_PROXIES.len());
+    }
     s.push_str("\nclusters:\n");
     for (i, c) in T::CLUSTERS.iter().enumerate() {
         let _ = write!(s, "  {}  balance={:?}", c.name, c.balance);
@@ -110,6 +113,19 @@ pub fn explain<T: Table>(
         Target::Respond(_) => match decision.response() {
             Some(r) => format!("respond({}, {:?})", r.status, r.body),
             None => "respond(?)".to_owned(),
+        },
+        Target::Redirect(_) => match decision.redirect() {
+            Some(r) => {
+                let host = RequestView::with_policy(&req, client, T::PATHS, |v| v.host.to_vec())
+                    .unwrap_or_default();
+                let location = crate::actions::render_location(r.location, &req, &host);
+                format!(
+                    "redirect({}) to {}",
+                    r.status,
+                    String::from_utf8_lossy(&location)
+                )
+            }
+            None => "redirect(?)".to_owned(),
         },
         Target::NoRoute => "404 (no rule matches)".to_owned(),
     };

@@ -63,7 +63,8 @@ pub struct Launch<T: Table> {
     pub keepalive_requests: Option<u32>,
     /// Pingora's own command-line options (`-c FILE`, `-d`, `-u`, `-t`).
     pub pingora: Option<Opt>,
-    _table: std::marker::PhantomData<fn() -> T>,
+    /// The table's hooks (`proxy Gateway(Auth);`, or `NoHooks`): required to start.
+    pub hooks: Option<T::Hooks>,
 }
 
 impl<T: Table> Default for Launch<T> {
@@ -77,7 +78,7 @@ impl<T: Table> Default for Launch<T> {
             shutdown_timeout: None,
             keepalive_requests: Some(KEEPALIVE_REQUESTS),
             pingora: None,
-            _table: std::marker::PhantomData,
+            hooks: None,
         }
     }
 }
@@ -203,7 +204,14 @@ impl<T: Table> Launch<T> {
             clusters.push(cluster);
             services.extend(service);
         }
-        let proxy = Proxy::<T>::new(clusters.into());
+        let hooks = self.hooks.take().ok_or_else(|| Error::Startup {
+            what: format!(
+                "table `{}` has hooks but none were given: start it with `serve_with(..)` or \
+                 `builder_with(..)`",
+                T::NAME
+            ),
+        })?;
+        let proxy = Proxy::<T>::new(clusters.into(), hooks)?;
         let mut service =
             pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, T::NAME);
         if let Some(app) = service.app_logic_mut() {

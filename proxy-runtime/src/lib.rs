@@ -37,12 +37,14 @@
 //! (upstream connection options); [`proxy`] (the Pingora `ProxyHttp` shim); [`inspect`]
 //! (`--routes` and `--explain`).
 
+pub mod actions;
 #[cfg(feature = "mimalloc")]
 pub mod alloc;
 pub mod cluster;
 pub mod conform;
 pub mod context;
 pub mod error;
+pub mod hooks;
 pub mod inspect;
 pub mod launch;
 pub mod normalize;
@@ -56,7 +58,8 @@ pub mod table;
 pub use context::Ctx;
 pub use error::Error;
 pub use launch::{Launch, Listener};
-pub use server::{serve, serve_from, Builder, Handle};
+pub use hooks::{Answer, Flow, Hooks, NoHooks};
+pub use server::{serve, serve_from, serve_from_with, serve_with, Builder, Handle};
 pub use spec::{PathPolicy, Response, Target};
 pub use table::{Decision, Id, Table};
 
@@ -71,7 +74,8 @@ pub mod __private {
         contains, cookie_in, decoded_contains, decoded_eq, decoded_starts_with, host_wildcard,
         ip_in, path_prefix_segment, BadRequest, HeaderLines, RequestView,
     };
-    pub use crate::server::{serve, Builder};
+    pub use crate::hooks::NoHooks;
+    pub use crate::server::{serve, serve_with, Builder};
     pub use crate::spec::*;
     pub use crate::table::{Decision, Id, Table};
     pub use pingora_http::RequestHeader;

@@ -1,10 +1,13 @@
 //! The `ProxyHttp` shim every generated table runs in: decide, then select, then connect.
 
+use crate::actions::{self, RouteState};
 use crate::cluster::{LiveCluster, Outcome};
 use crate::conform;
 use crate::context::{Ctx, RequestState, Unavailable};
+use crate::error::Error;
+use crate::hooks::{Answer, Flow, Hooks};
 use crate::request::{BadRequest, RequestView};
-use crate::spec::{PathPolicy, SplitSpec, Target};
+use crate::spec::{Actions, PathPolicy, SplitSpec, Target};
 use crate::table::{Id, Table};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -23,23 +26,58 @@ pub struct Proxy<T: Table> {
     /// Per cluster: it or one of its backups balances on a request key, so selecting a
     /// backend needs the request view.
     keyed: Box<[bool]>,
-    _table: std::marker::PhantomData<fn() -> T>,
+    /// The user code of the table.
+    hooks: T::Hooks,
+    /// Per rule: its compiled rewrite and rate counter.
+    routes: Box<[RouteState]>,
 }
 
 impl<T: Table> Proxy<T> {
-    /// Wrap live clusters, indexed like `T::CLUSTERS`.
-    pub fn new(clusters: Arc<[LiveCluster]>) -> Self {
+    /// Wrap live clusters, indexed like `T::CLUSTERS`, with the table's hooks.
+    pub fn new(clusters: Arc<[LiveCluster]>, hooks: T::Hooks) -> Result<Self, Error> {
         let keyed = (0..clusters.len())
             .map(|first| {
                 backup_chain(&clusters, first).any(|i| clusters[i].spec().balance.key().is_some())
             })
             .collect();
-        Proxy {
+        Ok(Proxy {
             clusters,
             split_counters: T::SPLITS.iter().map(|_| AtomicU64::new(0)).collect(),
             keyed,
-            _table: std::marker::PhantomData,
+            hooks,
+            routes: actions::route_states(T::ROUTES)?,
+        })
+    }
+
+    /// The actions of the rule a request matched, if it has any.
+    fn actions_of(ctx: &Ctx<T>) -> Option<&'static Actions> {
+        T::ROUTES.get(ctx.route?.index())?.actions
+    }
+
+    /// Answer with the rule's own response (`respond`, `redirect`, 429, or 404 when no
+    /// rule matched): the rule's response-header actions and the `response` hook apply to
+    /// it as to a backend's. The connection stays open, so keep-alive and pipelined
+    /// requests carry on after it.
+    async fn answer_rule(
+        &self,
+        session: &mut Session,
+        ctx: &mut Ctx<T>,
+        status: u16,
+        extra: Option<(http::HeaderName, Vec<u8>)>,
+        body: &'static str,
+    ) -> PResult<bool> {
+        let mut resp = pingora_http::ResponseHeader::build(status, Some(4))?;
+        resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+        resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
+        resp.insert_header(http::header::CACHE_CONTROL, "private, no-store")?;
+        if let Some((name, value)) = extra {
+            resp.insert_header(name, value)?;
         }
+        if let Some(a) = Self::actions_of(ctx) {
+            actions::edit_headers(&mut resp, a.response_headers)?;
+        }
+        self.hooks.response(session, &mut resp, ctx).await?;
+        write_answer(session, resp, Bytes::from_static(body.as_bytes())).await
     }
 
     /// The live cluster a request is at.
@@ -136,6 +174,16 @@ fn pick_arm(split: &SplitSpec, mut point: u64) -> usize {
     split.arms.last().map_or(0, |a| a.0)
 }
 
+/// What routing found beside the decision.
+struct Routed {
+    /// The rule's rate limit refused the request: its window, in seconds.
+    limited: Option<u64>,
+    /// The path to send upstream instead of the one received.
+    forward: Option<Vec<u8>>,
+    /// A redirect's `Location`.
+    location: Option<Vec<u8>>,
+}
+
 fn client_ip(session: &Session) -> Option<IpAddr> {
     session
         .client_addr()
@@ -163,33 +211,45 @@ async fn refuse<T: Table>(session: &mut Session, bad: BadRequest) -> PResult<boo
 /// The `Allow` header of a 405: every method the proxy forwards by default.
 const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS";
 
-/// Forward `path` (the normal form routing used) with the request's query.
-fn forward_path(session: &mut Session, path: &[u8]) -> PResult<()> {
-    let req = session.req_header();
-    let mut target = path.to_vec();
-    if let Some(query) = req.uri.query() {
-        target.push(b'?');
-        target.extend_from_slice(query.as_bytes());
-    }
-    session.req_header_mut().set_raw_path(&target)
-}
-
-/// Answer a request that is not refused: a `respond(..)` rule or no rule. The connection
-/// stays open, so keep-alive and pipelined requests carry on after it.
-async fn respond(session: &mut Session, status: u16, body: &'static str) -> PResult<bool> {
-    let mut resp = pingora_http::ResponseHeader::build(status, Some(3))?;
-    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
-    resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
-    resp.insert_header(http::header::CACHE_CONTROL, "private, no-store")?;
-    session
-        .write_response_header(Box::new(resp), body.is_empty())
-        .await?;
-    if !body.is_empty() {
-        session
-            .write_response_body(Some(Bytes::from_static(body.as_bytes())), true)
-            .await?;
+/// Write an answer's head and body; the connection stays open.
+async fn write_answer(
+    session: &mut Session,
+    resp: pingora_http::ResponseHeader,
+    body: Bytes,
+) -> PResult<bool> {
+    let end = body.is_empty();
+    session.write_response_header(Box::new(resp), end).await?;
+    if !end {
+        session.write_response_body(Some(body), true).await?;
     }
     Ok(true)
+}
+
+/// Answer with what a hook gave.
+async fn hook_answer<T: Table>(session: &mut Session, answer: Answer) -> PResult<bool> {
+    let (status, headers, body, invalid) = answer.into_parts();
+    if let Some(what) = invalid {
+        log::error!("{}: {what} is not a valid header: answering 500", T::NAME);
+        return Err(PError::explain(
+            ErrorType::HTTPStatus(500),
+            "a hook's answer had an invalid header",
+        ));
+    }
+    let mut resp = pingora_http::ResponseHeader::build(status, Some(headers.len() + 1))?;
+    for (name, value) in headers {
+        resp.append_header(name, value)?;
+    }
+    resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+    write_answer(session, resp, body).await
+}
+
+/// `path` with the request's query, as a request target.
+fn with_query(req: &pingora_http::RequestHeader, mut path: Vec<u8>) -> Vec<u8> {
+    if let Some(query) = req.uri.query() {
+        path.push(b'?');
+        path.extend_from_slice(query.as_bytes());
+    }
+    path
 }
 
 #[async_trait]
@@ -213,21 +273,56 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             Ok(head) => head,
             Err(bad) => return refuse::<T>(session, bad).await,
         };
-        let client = client_ip(session);
-        let routed = RequestView::with_policy(session.req_header(), client, T::PATHS, |view| {
+        let peer = client_ip(session);
+        ctx.client = if T::TRUSTED_PROXIES.is_empty() {
+            peer
+        } else {
+            actions::client_behind(peer, session.req_header(), T::TRUSTED_PROXIES)
+        };
+        if let Flow::Answer(a) = self.hooks.request(session, ctx).await? {
+            return hook_answer::<T>(session, a).await;
+        }
+        let routed = RequestView::with_policy(session.req_header(), ctx.client, T::PATHS, |view| {
             let decision = T::decide_view(view);
             let cluster = match decision.target {
                 Target::Cluster(c) => Some(c.index()),
                 Target::Split(i) => Some(self.split_arm(view, usize::from(i))),
-                Target::Respond(..) | Target::NoRoute => None,
+                Target::Respond(..) | Target::Redirect(..) | Target::NoRoute => None,
             };
+            let mut routed = Routed {
+                limited: None,
+                forward: None,
+                location: None,
+            };
+            if let Some(route) = decision.route {
+                let index = route.index();
+                if let (Some(actions), Some(state)) = (T::ROUTES[index].actions, self.routes.get(index)) {
+                    if let (Some(limit), Some(rate)) = (&actions.limit, &state.limiter) {
+                        let mut ip = [0u8; 16];
+                        let key = limit.by.and_then(|k| view.key(k, &mut ip)).unwrap_or(b"");
+                        if actions::over_limit(rate, limit, key) {
+                            routed.limited = Some(limit.per.as_secs());
+                        }
+                    }
+                    if let Some(rewrite) = &actions.path {
+                        routed.forward =
+                            actions::rewrite_path(view.path, rewrite, state.rewrite.as_ref());
+                    }
+                }
+            }
             // `ambiguous_paths: decode` forwards the path it routed on.
-            let rewrite = (T::PATHS == PathPolicy::Decode
-                && view.path != view.req.uri.path().as_bytes())
-            .then(|| view.path.to_vec());
-            (decision, cluster, rewrite)
+            if routed.forward.is_none()
+                && T::PATHS == PathPolicy::Decode
+                && view.path != view.req.uri.path().as_bytes()
+            {
+                routed.forward = Some(view.path.to_vec());
+            }
+            if let Some(redirect) = decision.redirect() {
+                routed.location = Some(actions::render_location(redirect.location, view.req, view.host));
+            }
+            (decision, cluster, routed)
         });
-        let (decision, cluster, rewrite) = match routed {
+        let (decision, cluster, routed) = match routed {
             Ok(routed) => routed,
             Err(bad) => return refuse::<T>(session, bad).await,
         };
@@ -235,11 +330,27 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         ctx.route = decision.route;
         ctx.state.primary = cluster;
         ctx.cluster = cluster.and_then(T::ClusterId::at);
+        if let Some(window) = routed.limited {
+            log::info!("{}: route `{}`: over its rate limit (429)", T::NAME, ctx.route_name());
+            let retry = (http::header::RETRY_AFTER, window.max(1).to_string().into_bytes());
+            return self
+                .answer_rule(session, ctx, 429, Some(retry), "429 too many requests\n")
+                .await;
+        }
+        if let Flow::Answer(a) = self.hooks.routed(session, ctx).await? {
+            return hook_answer::<T>(session, a).await;
+        }
         if let Some(r) = decision.response() {
-            return respond(session, r.status, r.body).await;
+            return self.answer_rule(session, ctx, r.status, None, r.body).await;
+        }
+        if let (Some(r), Some(location)) = (decision.redirect(), routed.location) {
+            let location = (http::header::LOCATION, location);
+            return self.answer_rule(session, ctx, r.status, Some(location), "").await;
         }
         if cluster.is_none() {
-            return respond(session, 404, "no route matches this request\n").await;
+            return self
+                .answer_rule(session, ctx, 404, None, "no route matches this request\n")
+                .await;
         }
         // Forwarded from here on.
         let req = session.req_header();
@@ -248,6 +359,13 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         {
             return refuse::<T>(session, BadRequest::MethodNotAllowed).await;
         }
+        let max_body = Self::actions_of(ctx).and_then(|a| a.max_body);
+        if let (Some(max), Some(length)) = (max_body, conform::single_length(req)) {
+            let length = std::str::from_utf8(length).ok().and_then(|l| l.trim().parse::<u64>().ok());
+            if length.is_some_and(|l| l > max) {
+                return refuse::<T>(session, BadRequest::BodyTooLarge).await;
+            }
+        }
         if head.collapse_length {
             if let Some(length) = conform::single_length(req).map(<[u8]>::to_vec) {
                 session
@@ -255,8 +373,8 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                     .insert_header(http::header::CONTENT_LENGTH, length)?;
             }
         }
-        if let Some(path) = rewrite {
-            forward_path(session, &path)?;
+        if let Some(path) = routed.forward {
+            ctx.state.forward_path = Some(with_query(session.req_header(), path));
         }
         if head.expects_continue {
             session
@@ -265,6 +383,66 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             session.write_continue_response().await?;
         }
         Ok(false)
+    }
+
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut Self::CTX,
+    ) -> PResult<()> {
+        if let (Some(max), Some(chunk)) = (Self::actions_of(ctx).and_then(|a| a.max_body), body) {
+            ctx.state.body_bytes += chunk.len() as u64;
+            if ctx.state.body_bytes > max {
+                log::info!("{}: route `{}`: {} (413)", T::NAME, ctx.route_name(), BadRequest::BodyTooLarge.reason());
+                return Err(PError::explain(
+                    ErrorType::HTTPStatus(413),
+                    BadRequest::BodyTooLarge.reason(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        session: &mut Session,
+        upstream_request: &mut pingora_http::RequestHeader,
+        ctx: &mut Self::CTX,
+    ) -> PResult<()> {
+        if let Some(target) = &ctx.state.forward_path {
+            upstream_request.set_raw_path(target)?;
+        }
+        let forwarding = &T::FORWARDING;
+        if forwarding.x_forwarded || forwarding.via.is_some() {
+            let peer = client_ip(session);
+            let trusted = peer.is_some_and(|p| T::TRUSTED_PROXIES.iter().any(|c| c.contains(p)));
+            let tls = session
+                .digest()
+                .is_some_and(|d| d.ssl_digest.is_some());
+            actions::add_forwarding(upstream_request, peer, trusted, tls, forwarding)?;
+        }
+        if let Some(a) = Self::actions_of(ctx) {
+            actions::edit_headers(upstream_request, a.request_headers)?;
+        }
+        self.hooks.upstream_request(session, upstream_request, ctx).await
+    }
+
+    async fn response_filter(
+        &self,
+        session: &mut Session,
+        response: &mut pingora_http::ResponseHeader,
+        ctx: &mut Self::CTX,
+    ) -> PResult<()> {
+        if let Some(a) = Self::actions_of(ctx) {
+            actions::edit_headers(response, a.response_headers)?;
+        }
+        self.hooks.response(session, response, ctx).await
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&PError>, ctx: &mut Self::CTX) {
+        self.hooks.log(session, e, ctx).await
     }
 
     async fn upstream_peer(
@@ -281,7 +459,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         };
         let state = &ctx.state;
         let chosen = if self.keyed.get(primary).copied().unwrap_or(false) {
-            RequestView::with(session.req_header(), client_ip(session), |view| {
+            RequestView::with(session.req_header(), ctx.client, |view| {
                 self.select(Some(view), primary, state)
             })
             .map_err(|bad| PError::explain(ErrorType::HTTPStatus(bad.status()), bad.reason()))?

@@ -43,6 +43,8 @@ pub enum BadRequest {
     UnknownExpectation,
     /// A transfer coding other than one `chunked` (501, RFC 9112 §6.1, as nginx).
     UnsupportedTransferCoding,
+    /// A body longer than the rule's `max_body` (413).
+    BodyTooLarge,
 }
 
 impl BadRequest {
@@ -57,6 +59,7 @@ impl BadRequest {
             BadRequest::MethodNotAllowed => 405,
             BadRequest::UnknownExpectation => 417,
             BadRequest::UnsupportedTransferCoding => 501,
+            BadRequest::BodyTooLarge => 413,
         }
     }
 
@@ -71,6 +74,7 @@ impl BadRequest {
             BadRequest::MethodNotAllowed => "method not allowed by any rule",
             BadRequest::UnknownExpectation => "unsupported Expect header",
             BadRequest::UnsupportedTransferCoding => "unsupported Transfer-Encoding",
+            BadRequest::BodyTooLarge => "request body larger than this route accepts",
         }
     }
 }

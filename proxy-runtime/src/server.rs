@@ -63,12 +63,31 @@ pub struct Cli {
 
 /// Parse the command line and run the proxy until SIGTERM/SIGINT. On a configuration
 /// error, print it and exit with status 2.
-pub fn serve<T: Table>() {
+pub fn serve<T: Table>()
+where
+    T::Hooks: Default,
+{
     serve_from::<T, _, _>(std::env::args_os())
+}
+
+/// [`serve`] with a value of the table's hooks (`proxy Gateway(Auth);`).
+pub fn serve_with<T: Table>(hooks: T::Hooks) {
+    serve_from_with::<T, _, _>(std::env::args_os(), hooks)
 }
 
 /// [`serve`] with the given command line (the first item is the program name).
 pub fn serve_from<T, I, S>(args: I)
+where
+    T: Table,
+    T::Hooks: Default,
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    serve_from_with::<T, _, _>(args, T::Hooks::default())
+}
+
+/// [`serve_with`] with the given command line (the first item is the program name).
+pub fn serve_from_with<T, I, S>(args: I, hooks: T::Hooks)
 where
     T: Table,
     I: IntoIterator<Item = S>,
@@ -78,14 +97,15 @@ where
     let _ = env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .try_init();
     let cli = Cli::parse_from(args);
-    if let Err(e) = run_cli::<T>(cli) {
+    if let Err(e) = run_cli::<T>(cli, hooks) {
         eprintln!("error: {e}");
         std::process::exit(2);
     }
 }
 
-fn run_cli<T: Table>(cli: Cli) -> Result<(), Error> {
+fn run_cli<T: Table>(cli: Cli, hooks: T::Hooks) -> Result<(), Error> {
     let mut launch = Launch::<T>::default();
+    launch.hooks = Some(hooks);
     for arg in &cli.backend {
         launch.backend_arg(arg)?;
     }
@@ -144,9 +164,20 @@ pub struct Builder<T: Table> {
     error: Option<Error>,
 }
 
-impl<T: Table> Default for Builder<T> {
+impl<T: Table> Default for Builder<T>
+where
+    T::Hooks: Default,
+{
     fn default() -> Self {
+        Self::with_hooks(T::Hooks::default())
+    }
+}
+
+impl<T: Table> Builder<T> {
+    /// A builder for a table with hooks, given their value.
+    pub fn with_hooks(hooks: T::Hooks) -> Self {
         let mut launch = Launch::default();
+        launch.hooks = Some(hooks);
         // Kept on here, unlike `serve`: Pingora's single-threaded (no-steal) runtimes find
         // their pool through a thread-local keyed by recycled thread IDs, so a server
         // started after another one stopped in the same process can pick up the stopped
@@ -160,9 +191,7 @@ impl<T: Table> Default for Builder<T> {
             error: None,
         }
     }
-}
 
-impl<T: Table> Builder<T> {
     /// Listen on `addr`; a port of 0 picks a free one (see [`Handle::addr`]). Repeatable;
     /// default `127.0.0.1:0`.
     pub fn listen(mut self, addr: impl AsRef<str>) -> Self {
@@ -189,6 +218,12 @@ impl<T: Table> Builder<T> {
         if let Err(e) = members {
             self.fail(e);
         }
+        self
+    }
+
+    /// Replace the table's hooks with this value.
+    pub fn hooks(mut self, hooks: T::Hooks) -> Self {
+        self.launch.hooks = Some(hooks);
         self
     }
 

@@ -256,6 +256,9 @@ pub enum Target<C: 'static> {
     /// [`Table::RESPONSES`](crate::Table::RESPONSES). (An index, not the text, keeps a
     /// `Decision` small enough to be returned in registers.)
     Respond(u16),
+    /// A redirect: the index of its status and `Location` template in
+    /// [`Table::REDIRECTS`](crate::Table::REDIRECTS).
+    Redirect(u16),
     /// No rule matched: answered with 404.
     NoRoute,
 }
@@ -273,6 +276,144 @@ pub struct RouteSpec {
     /// forwarded. Any other TRACE request gets 405 (it echoes the request, credentials
     /// included, to whoever can make a browser send it).
     pub trace: bool,
+    /// The rule's actions (`=> api { strip_prefix: "/v1", set_header(..) }`); `None` for a
+    /// rule without any, which then costs nothing for the feature.
+    pub actions: Option<&'static Actions>,
+}
+
+/// What a rule does to the requests it matches and their answers, beside picking a target.
+/// Checked by `routes!` (a prefix strip fits the rule's matcher, header names and values
+/// are valid, a rewrite's groups exist); applied by the runtime's `actions` module.
+#[derive(Debug, Clone, Copy)]
+pub struct Actions {
+    /// Applied to the request sent upstream, in order.
+    pub request_headers: &'static [HeaderAction],
+    /// Applied to the answer sent to the client (the backend's, or the rule's own), in
+    /// order.
+    pub response_headers: &'static [HeaderAction],
+    /// How the path sent upstream is made from the normalized path routing used.
+    pub path: Option<PathRewrite>,
+    /// At most this many requests per window, per key: over it, 429.
+    pub limit: Option<LimitSpec>,
+    /// Largest request body accepted, in bytes: over it, 413.
+    pub max_body: Option<u64>,
+}
+
+impl Actions {
+    /// No action.
+    pub const NONE: Actions = Actions {
+        request_headers: &[],
+        response_headers: &[],
+        path: None,
+        limit: None,
+        max_body: None,
+    };
+}
+
+/// One header action. Names are lowercase and valid, values valid header values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderAction {
+    /// `set_header("x-tenant", "a")`: replace every line of the header with this value.
+    Set(&'static str, &'static str),
+    /// `append_header("x-tag", "b")`: add a line, keeping the others.
+    Append(&'static str, &'static str),
+    /// `remove_header("cookie")`: drop every line of the header.
+    Remove(&'static str),
+}
+
+/// The path sent upstream: the normalized path with `strip` removed (segment-aware; the
+/// macro proves the rule's matcher guarantees it), then `add` put in front; or the
+/// normalized path rewritten by a regex. The query is kept as it came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PathRewrite {
+    /// `strip_prefix: "/v1"` and/or `add_prefix: "/internal"` (either may be empty).
+    Prefix {
+        /// Removed from the front (`""` for none).
+        strip: &'static str,
+        /// Put in front (`""` for none).
+        add: &'static str,
+    },
+    /// `rewrite("^/users/([0-9]+)$", "/u/$1")`: the first match of `pattern` is replaced by
+    /// `replacement` (`$1`, `${name}`); a path it does not match is forwarded as it is.
+    Regex {
+        /// The regex, checked by the macro.
+        pattern: &'static str,
+        /// What the match becomes; starts with `/` when the pattern is anchored at `^`.
+        replacement: &'static str,
+    },
+}
+
+/// `limit: 100/s by client_ip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitSpec {
+    /// Requests allowed per window (≥ 1).
+    pub requests: u32,
+    /// The window: one second or one minute.
+    pub per: Duration,
+    /// What is counted apart; `None` counts every request of the rule together. A request
+    /// without the key is counted by its client address, as hashing does.
+    pub by: Option<Key>,
+}
+
+/// `redirect(308, "https://{host}{uri}")`: the status and the `Location` template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RedirectSpec {
+    /// 301, 302, 303, 307 or 308.
+    pub status: u16,
+    /// The template's pieces, in order.
+    pub location: &'static [Piece],
+}
+
+/// A piece of a redirect template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Piece {
+    /// Text as written (`{{` and `}}` already unescaped).
+    Text(&'static str),
+    /// `{host}`: the request's host, lowercase, without the port.
+    Host,
+    /// `{path}`: the path as the client sent it, without the query.
+    Path,
+    /// `{query}`: the query as the client sent it, without `?` (empty when none).
+    Query,
+    /// `{uri}`: the path and, when there is one, `?` and the query.
+    Uri,
+}
+
+/// The forwarding headers added to a request sent upstream (table settings
+/// `forwarded_headers`, `via` and `trusted_proxies`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Forwarding {
+    /// Add `X-Forwarded-For`, `X-Forwarded-Proto` and `X-Forwarded-Host`
+    /// (`forwarded_headers: off;` turns them off).
+    pub x_forwarded: bool,
+    /// `via: "edge-1";` adds `Via: 1.1 edge-1`.
+    pub via: Option<&'static str>,
+}
+
+impl Forwarding {
+    /// The default: `X-Forwarded-*` on, no `Via`.
+    pub const DEFAULT: Forwarding = Forwarding {
+        x_forwarded: true,
+        via: None,
+    };
+}
+
+/// An address range: `10.0.0.0/8` as `(v6, network bits, prefix length)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    /// An IPv6 range.
+    pub v6: bool,
+    /// The network address, as a number (IPv4 in the low 32 bits).
+    pub net: u128,
+    /// The prefix length.
+    pub prefix: u8,
+}
+
+impl Cidr {
+    /// `ip` is in the range (an IPv4-mapped IPv6 address matches IPv4 ranges).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        crate::request::ip_in(Some(ip), self.v6, self.net, self.prefix)
+    }
 }
 
 /// `a.b.c.d:port`, for the addresses `routes!` emits in `static` data.

@@ -6,7 +6,11 @@
 //! is the runtime's, written once for every table.
 
 use crate::request::{BadRequest, RequestView};
-use crate::spec::{ClusterSpec, PathPolicy, Response, RouteSpec, SplitSpec, Target};
+use crate::hooks::Hooks;
+use crate::spec::{
+    Cidr, ClusterSpec, Forwarding, PathPolicy, RedirectSpec, Response, RouteSpec, SplitSpec,
+    Target,
+};
 use pingora_http::RequestHeader;
 use std::fmt;
 use std::hash::Hash;
@@ -35,6 +39,9 @@ pub trait Table: Sized + Send + Sync + 'static {
     type ClusterId: Id;
     /// The named predicates of one request (`GatewayPredicates`).
     type Predicates: Copy + Default + fmt::Debug + Send + Sync + 'static;
+    /// The user code run at each phase of a request: the type named in `proxy
+    /// Gateway(Auth);`, or [`NoHooks`](crate::hooks::NoHooks).
+    type Hooks: Hooks<Self>;
 
     /// The proxy's name (`Gateway`).
     const NAME: &'static str;
@@ -48,6 +55,14 @@ pub trait Table: Sized + Send + Sync + 'static {
     const RESPONSES: &'static [Response];
     /// What happens to ambiguous paths (`ambiguous_paths: ..;`, default `reject`).
     const PATHS: PathPolicy = PathPolicy::Reject;
+    /// The redirects of `redirect(..)` rules, indexed by `Target::Redirect`.
+    const REDIRECTS: &'static [RedirectSpec] = &[];
+    /// Peers whose `X-Forwarded-For` is believed (`trusted_proxies: [..];`): for a request
+    /// from one of them, the client address that matchers, hashing and rate limits see is
+    /// the nearest untrusted address in that header.
+    const TRUSTED_PROXIES: &'static [Cidr] = &[];
+    /// The forwarding headers added upstream.
+    const FORWARDING: Forwarding = Forwarding::DEFAULT;
 
     /// Decide a request: which rule matches and where it goes. Allocates nothing.
     fn decide_view(view: &RequestView<'_>) -> Decision<Self>;
@@ -73,6 +88,14 @@ impl<T: Table> Decision<T> {
     pub fn response(&self) -> Option<Response> {
         match self.target {
             Target::Respond(i) => T::RESPONSES.get(usize::from(i)).copied(),
+            _ => None,
+        }
+    }
+
+    /// The status and `Location` template, when the target is a redirect.
+    pub fn redirect(&self) -> Option<RedirectSpec> {
+        match self.target {
+            Target::Redirect(i) => T::REDIRECTS.get(usize::from(i)).copied(),
             _ => None,
         }
     }
