@@ -360,7 +360,15 @@ pub fn wait_for_port(addr: SocketAddr, timeout: Duration) -> io::Result<()> {
 /// With `--backend`, `--routes`, `--explain` or `--help` on the command line, no local
 /// backends are started: the table runs against the addresses given, or only describes
 /// itself.
-pub fn run_example<T: proxy_runtime::Table>() {
+pub fn run_example<T: proxy_runtime::Table>()
+where
+    T::Hooks: Default,
+{
+    run_example_with::<T>(T::Hooks::default())
+}
+
+/// [`run_example`] for a table whose hooks are given as a value.
+pub fn run_example_with<T: proxy_runtime::Table>(hooks: T::Hooks) {
     let args: Vec<String> = std::env::args().collect();
     let external = args.iter().any(|a| {
         a.starts_with("--backend")
@@ -395,6 +403,6 @@ pub fn run_example<T: proxy_runtime::Table>() {
             }
         }
     }
-    proxy_runtime::serve::<T>();
+    proxy_runtime::serve_with::<T>(hooks);
     drop(backends);
 }

@@ -15,6 +15,8 @@ pub mod kw {
     syn::custom_keyword!(split);
     syn::custom_keyword!(by);
     syn::custom_keyword!(respond);
+    syn::custom_keyword!(redirect);
+    syn::custom_keyword!(limit);
     syn::custom_keyword!(host);
     syn::custom_keyword!(path);
     syn::custom_keyword!(path_prefix);
@@ -42,10 +44,11 @@ pub enum Item {
     Setting(Opt),
 }
 
-/// `proxy Gateway;`
+/// `proxy Gateway;` or `proxy Gateway(Auth);` (with the hooks type).
 pub struct ProxyDecl {
     pub attrs: Vec<Attribute>,
     pub name: Ident,
+    pub hooks: Option<syn::Path>,
 }
 
 /// `cluster api { key: value, .. }`
@@ -116,12 +119,48 @@ pub struct LetDecl {
     pub expr: Expr,
 }
 
-/// `route name: MATCHER => TARGET;`
+/// `route name: MATCHER => TARGET;`, or `=> TARGET { ACTION, .. };`
 pub struct RouteDecl {
     pub attrs: Vec<Attribute>,
     pub name: Ident,
     pub expr: Expr,
     pub target: TargetExpr,
+    pub actions: Option<ActionsBlock>,
+}
+
+/// `{ strip_prefix: "/v1", set_header("x-tenant", "a"), limit: 100/s by client_ip }`
+pub struct ActionsBlock {
+    pub actions: Vec<Action>,
+}
+
+/// One route action.
+pub enum Action {
+    /// `strip_prefix: "/v1"`, `add_prefix: ".."`, `max_body: 1mb`.
+    Opt(Opt),
+    /// `limit: 100/s by client_ip`
+    Limit {
+        key: Ident,
+        count: LitInt,
+        unit: Ident,
+        by: Option<KeyExpr>,
+    },
+    /// `set_header("n", "v")`, `remove_response_header("n")`, `rewrite("re", "/to")`.
+    Call {
+        name: Ident,
+        args: Vec<LitStr>,
+        span: Span,
+    },
+}
+
+impl Action {
+    /// The action's name token.
+    pub fn name(&self) -> &Ident {
+        match self {
+            Action::Opt(o) => &o.key,
+            Action::Limit { key, .. } => key,
+            Action::Call { name, .. } => name,
+        }
+    }
 }
 
 pub enum TargetExpr {
@@ -134,6 +173,11 @@ pub enum TargetExpr {
     Respond {
         status: LitInt,
         body: LitStr,
+    },
+    /// `redirect(308, "https://{host}{uri}")`
+    Redirect {
+        status: LitInt,
+        location: LitStr,
     },
 }
 
@@ -178,6 +222,8 @@ impl Parse for RouteTable {
 /// so code using the table still finds its types.
 pub struct DeclaredNames {
     pub proxy: Option<(Ident, Vec<Attribute>)>,
+    /// The hooks type of the first `proxy`, when the table parses.
+    pub hooks: Option<syn::Path>,
     pub clusters: Vec<Ident>,
     pub lets: Vec<Ident>,
     pub routes: Vec<Ident>,
@@ -188,6 +234,7 @@ impl DeclaredNames {
     pub fn of(table: &RouteTable) -> Self {
         let mut d = DeclaredNames {
             proxy: None,
+            hooks: None,
             clusters: Vec::new(),
             lets: Vec::new(),
             routes: Vec::new(),
@@ -195,7 +242,8 @@ impl DeclaredNames {
         for item in &table.items {
             match item {
                 Item::Proxy(p) if d.proxy.is_none() => {
-                    d.proxy = Some((p.name.clone(), p.attrs.clone()))
+                    d.proxy = Some((p.name.clone(), p.attrs.clone()));
+                    d.hooks = p.hooks.clone();
                 }
                 Item::Proxy(_) => {}
                 Item::Cluster(c) => d.clusters.push(c.name.clone()),
@@ -214,6 +262,7 @@ impl DeclaredNames {
         use proc_macro2::TokenTree;
         let mut d = DeclaredNames {
             proxy: None,
+            hooks: None,
             clusters: Vec::new(),
             lets: Vec::new(),
             routes: Vec::new(),
@@ -245,8 +294,19 @@ impl Parse for Item {
         if la.peek(kw::proxy) {
             input.parse::<kw::proxy>()?;
             let name = input.parse()?;
+            let hooks = if input.peek(syn::token::Paren) {
+                let content;
+                parenthesized!(content in input);
+                let path = content.parse()?;
+                if !content.is_empty() {
+                    return Err(content.error("expected `)`: a proxy names one hooks type"));
+                }
+                Some(path)
+            } else {
+                None
+            };
             input.parse::<Token![;]>()?;
-            Ok(Item::Proxy(ProxyDecl { attrs, name }))
+            Ok(Item::Proxy(ProxyDecl { attrs, name, hooks }))
         } else if la.peek(kw::cluster) {
             input.parse::<kw::cluster>()?;
             let name = input.parse()?;
@@ -272,12 +332,18 @@ impl Parse for Item {
             let expr = input.parse()?;
             input.parse::<Token![=>]>()?;
             let target = input.parse()?;
+            let actions = if input.peek(syn::token::Brace) {
+                Some(input.parse()?)
+            } else {
+                None
+            };
             input.parse::<Token![;]>()?;
             Ok(Item::Route(RouteDecl {
                 attrs,
                 name,
                 expr,
                 target,
+                actions,
             }))
         } else if input.peek(Ident) && input.peek2(Token![:]) {
             let key = input.parse()?;
@@ -420,6 +486,18 @@ impl Parse for TargetExpr {
             };
             return Ok(TargetExpr::Split { kw, arms, by });
         }
+        if input.peek(kw::redirect) && input.peek2(syn::token::Paren) {
+            input.parse::<kw::redirect>()?;
+            let content;
+            parenthesized!(content in input);
+            let status = content.parse()?;
+            content.parse::<Token![,]>()?;
+            let location = content.parse()?;
+            if !content.is_empty() {
+                return Err(content.error("expected `)`: `redirect(STATUS, \"location\")`"));
+            }
+            return Ok(TargetExpr::Redirect { status, location });
+        }
         if input.peek(kw::respond) && input.peek2(syn::token::Paren) {
             input.parse::<kw::respond>()?;
             let content;
@@ -434,9 +512,72 @@ impl Parse for TargetExpr {
             Ok(TargetExpr::Cluster(input.parse()?))
         } else {
             Err(input.error(
-                "expected a target: a cluster name, `split { .. }` or `respond(STATUS, \"body\")`",
+                "expected a target: a cluster name, `split { .. }`, `respond(STATUS, \"body\")` or \
+                 `redirect(STATUS, \"location\")`",
             ))
         }
+    }
+}
+
+impl Parse for ActionsBlock {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let content;
+        braced!(content in input);
+        let mut actions = Vec::new();
+        while !content.is_empty() {
+            actions.push(content.parse()?);
+            if content.is_empty() {
+                break;
+            }
+            content.parse::<Token![,]>()?;
+        }
+        Ok(ActionsBlock { actions })
+    }
+}
+
+impl Parse for Action {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if !input.peek(Ident) {
+            return Err(input.error(
+                "expected an action: `set_header(..)`, `strip_prefix: \"/p\"`, `limit: 10/s`, ..",
+            ));
+        }
+        if input.peek(kw::limit) && input.peek2(Token![:]) {
+            let key = Ident::new("limit", input.parse::<kw::limit>()?.span);
+            input.parse::<Token![:]>()?;
+            let count = input.parse()?;
+            input.parse::<Token![/]>()?;
+            let unit = input.parse()?;
+            let by = if input.peek(kw::by) {
+                input.parse::<kw::by>()?;
+                Some(input.parse()?)
+            } else {
+                None
+            };
+            return Ok(Action::Limit {
+                key,
+                count,
+                unit,
+                by,
+            });
+        }
+        let name: Ident = input.parse()?;
+        if input.peek(syn::token::Paren) {
+            let content;
+            let p = parenthesized!(content in input);
+            let args: Punctuated<LitStr, Token![,]> = Punctuated::parse_terminated(&content)?;
+            return Ok(Action::Call {
+                name,
+                args: args.into_iter().collect(),
+                span: p.span.join(),
+            });
+        }
+        if input.peek(Token![:]) {
+            input.parse::<Token![:]>()?;
+            let value = input.parse()?;
+            return Ok(Action::Opt(Opt { key: name, value }));
+        }
+        Err(input.error("expected `(` or `:` after the action's name"))
     }
 }
 

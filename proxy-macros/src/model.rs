@@ -16,6 +16,22 @@ pub struct Model {
     pub splits: Vec<SplitModel>,
     /// `ambiguous_paths: ..;`
     pub paths: PathPolicyModel,
+    /// The hooks type of `proxy Gateway(Auth);`.
+    pub hooks: Option<syn::Path>,
+    /// `trusted_proxies: [..];`
+    pub trusted_proxies: Vec<CidrModel>,
+    /// `forwarded_headers: on | off;` (default on).
+    pub x_forwarded: bool,
+    /// `via: "name";`
+    pub via: Option<String>,
+}
+
+/// An address range, as the `client_ip(..)` matcher keeps it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct CidrModel {
+    pub v6: bool,
+    pub net: u128,
+    pub prefix: u8,
 }
 
 /// `ambiguous_paths: reject | decode | forward;` (the runtime's `PathPolicy`).
@@ -152,9 +168,59 @@ pub struct RouteModel {
     pub attrs: Vec<Attribute>,
     pub matcher: Matcher,
     pub target: TargetModel,
-    /// The matcher and target as written, for `--routes` and the docs.
+    /// The matcher and target as written (actions included), for `--routes` and the docs.
     pub matcher_text: String,
     pub target_text: String,
+    /// The rule's actions; `None` when it has none.
+    pub actions: Option<ActionsModel>,
+}
+
+/// A rule's checked actions (the runtime's `Actions`).
+#[derive(Default, Debug, PartialEq, Eq)]
+pub struct ActionsModel {
+    pub request_headers: Vec<HeaderActionModel>,
+    pub response_headers: Vec<HeaderActionModel>,
+    pub path: Option<PathRewriteModel>,
+    pub limit: Option<LimitModel>,
+    pub max_body: Option<u64>,
+}
+
+/// A header action: the name is lowercase.
+#[derive(Debug, PartialEq, Eq)]
+pub enum HeaderActionModel {
+    Set(String, String),
+    Append(String, String),
+    Remove(String),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum PathRewriteModel {
+    Prefix {
+        strip: String,
+        add: String,
+    },
+    Regex {
+        pattern: String,
+        replacement: String,
+    },
+}
+
+/// `limit: 100/s by client_ip`.
+#[derive(Debug, PartialEq, Eq)]
+pub struct LimitModel {
+    pub requests: u32,
+    pub per_secs: u64,
+    pub by: Option<KeyModel>,
+}
+
+/// A piece of a redirect's `Location` template.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PieceModel {
+    Text(String),
+    Host,
+    Path,
+    Query,
+    Uri,
 }
 
 /// Where a rule sends a request.
@@ -164,6 +230,8 @@ pub enum TargetModel {
     /// Index into `Model::splits`.
     Split(usize),
     Respond(u16, String),
+    /// `redirect(STATUS, "template")`.
+    Redirect(u16, Vec<PieceModel>),
 }
 
 /// `split { a: 5, b: 95 } by KEY`: `(cluster index, weight)` arms.

@@ -2,7 +2,7 @@
 //! `::target`) and what the generated `GatewayRoute` variants show in their docs. Written
 //! from the syntax tree, so literals keep their text.
 
-use crate::ast::{Expr, FieldTest, KeyExpr, TargetExpr};
+use crate::ast::{Action, ActionsBlock, Expr, FieldTest, KeyExpr, TargetExpr, Value};
 use quote::ToTokens;
 use syn::LitStr;
 
@@ -50,6 +50,47 @@ pub fn target_text(t: &TargetExpr) -> String {
             format!("split {{ {} }}{by}", arms.join(", "))
         }
         TargetExpr::Respond { status, body, .. } => format!("respond({status}, {})", lit(body)),
+        TargetExpr::Redirect {
+            status, location, ..
+        } => format!("redirect({status}, {})", lit(location)),
+    }
+}
+
+/// A rule's actions as written: `{ strip_prefix: "/v1", limit: 10/s by client_ip }`.
+pub fn actions_text(block: &ActionsBlock) -> String {
+    let actions: Vec<String> = block
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::Opt(o) => format!("{}: {}", o.key, value_text(&o.value)),
+            Action::Limit {
+                key,
+                count,
+                unit,
+                by,
+            } => {
+                let by = by
+                    .as_ref()
+                    .map(|k| format!(" by {}", key_text(k)))
+                    .unwrap_or_default();
+                format!("{key}: {count}/{unit}{by}")
+            }
+            Action::Call { name, args, .. } => {
+                let args: Vec<String> = args.iter().map(lit).collect();
+                format!("{name}({})", args.join(", "))
+            }
+        })
+        .collect();
+    format!("{{ {} }}", actions.join(", "))
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::Str(s) => lit(s),
+        Value::Int(i) => i.to_string(),
+        Value::Ident(i) => i.to_string(),
+        Value::Bool(b) => b.value.to_string(),
+        _ => "..".to_owned(),
     }
 }
 

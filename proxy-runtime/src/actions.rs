@@ -170,7 +170,11 @@ pub(crate) fn render_location(pieces: &[Piece], req: &RequestHeader, host: &[u8]
 /// address of the connection; an untrusted peer is the client, whatever it sends. An
 /// entry that does not parse stops the walk: the nearest trusted hop read so far is the
 /// best known client.
-pub fn client_behind(peer: Option<IpAddr>, req: &RequestHeader, trusted: &[Cidr]) -> Option<IpAddr> {
+pub fn client_behind(
+    peer: Option<IpAddr>,
+    req: &RequestHeader,
+    trusted: &[Cidr],
+) -> Option<IpAddr> {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
     let mut client = peer?;
     if !is_trusted(client) {
@@ -302,7 +306,11 @@ mod tests {
             // Spoofed entries left of the real client are not read.
             ("10.0.0.2", &["1.2.3.4, 198.51.100.7"], "198.51.100.7"),
             // Chains of trusted proxies are walked, across lines.
-            ("10.0.0.2", &["198.51.100.7, 192.168.1.1", "10.9.9.9"], "198.51.100.7"),
+            (
+                "10.0.0.2",
+                &["198.51.100.7, 192.168.1.1", "10.9.9.9"],
+                "198.51.100.7",
+            ),
             // Garbage stops the walk at the nearest trusted hop.
             ("10.0.0.2", &["198.51.100.7, junk, 10.3.3.3"], "10.3.3.3"),
             // Only trusted hops: the farthest one.
@@ -373,8 +381,16 @@ mod tests {
     fn locations_follow_their_template() {
         let r = req(&[]);
         let pieces = [Piece::Text("https://"), Piece::Host, Piece::Uri];
-        assert_eq!(render_location(&pieces, &r, b"example.com"), b"https://example.com/p?q=1");
-        let pieces = [Piece::Text("/new"), Piece::Path, Piece::Text("#"), Piece::Query];
+        assert_eq!(
+            render_location(&pieces, &r, b"example.com"),
+            b"https://example.com/p?q=1"
+        );
+        let pieces = [
+            Piece::Text("/new"),
+            Piece::Path,
+            Piece::Text("#"),
+            Piece::Query,
+        ];
         assert_eq!(render_location(&pieces, &r, b"x"), b"/new/p#q=1");
     }
 }

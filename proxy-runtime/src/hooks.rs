@@ -84,7 +84,10 @@ impl Answer {
         match (name.try_into(), value.try_into()) {
             (Ok(n), Ok(v)) => self.headers.push((n, v)),
             _ if self.invalid.is_none() => {
-                self.invalid = Some(format!("header #{} of a hook's answer", self.headers.len() + 1))
+                self.invalid = Some(format!(
+                    "header #{} of a hook's answer",
+                    self.headers.len() + 1
+                ))
             }
             _ => {}
         }

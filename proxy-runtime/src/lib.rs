@@ -57,8 +57,8 @@ pub mod table;
 
 pub use context::Ctx;
 pub use error::Error;
-pub use launch::{Launch, Listener};
 pub use hooks::{Answer, Flow, Hooks, NoHooks};
+pub use launch::{Launch, Listener};
 pub use server::{serve, serve_from, serve_from_with, serve_with, Builder, Handle};
 pub use spec::{PathPolicy, Response, Target};
 pub use table::{Decision, Id, Table};
@@ -70,11 +70,11 @@ pub use proxy_macros::routes;
 #[doc(hidden)]
 pub mod __private {
     pub use crate::context::Ctx;
+    pub use crate::hooks::NoHooks;
     pub use crate::request::{
         contains, cookie_in, decoded_contains, decoded_eq, decoded_starts_with, host_wildcard,
         ip_in, path_prefix_segment, BadRequest, HeaderLines, RequestView,
     };
-    pub use crate::hooks::NoHooks;
     pub use crate::server::{serve, serve_with, Builder};
     pub use crate::spec::*;
     pub use crate::table::{Decision, Id, Table};

@@ -296,7 +296,9 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             };
             if let Some(route) = decision.route {
                 let index = route.index();
-                if let (Some(actions), Some(state)) = (T::ROUTES[index].actions, self.routes.get(index)) {
+                if let (Some(actions), Some(state)) =
+                    (T::ROUTES[index].actions, self.routes.get(index))
+                {
                     if let (Some(limit), Some(rate)) = (&actions.limit, &state.limiter) {
                         let mut ip = [0u8; 16];
                         let key = limit.by.and_then(|k| view.key(k, &mut ip)).unwrap_or(b"");
@@ -318,7 +320,11 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 routed.forward = Some(view.path.to_vec());
             }
             if let Some(redirect) = decision.redirect() {
-                routed.location = Some(actions::render_location(redirect.location, view.req, view.host));
+                routed.location = Some(actions::render_location(
+                    redirect.location,
+                    view.req,
+                    view.host,
+                ));
             }
             (decision, cluster, routed)
         });
@@ -331,8 +337,15 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         ctx.state.primary = cluster;
         ctx.cluster = cluster.and_then(T::ClusterId::at);
         if let Some(window) = routed.limited {
-            log::info!("{}: route `{}`: over its rate limit (429)", T::NAME, ctx.route_name());
-            let retry = (http::header::RETRY_AFTER, window.max(1).to_string().into_bytes());
+            log::info!(
+                "{}: route `{}`: over its rate limit (429)",
+                T::NAME,
+                ctx.route_name()
+            );
+            let retry = (
+                http::header::RETRY_AFTER,
+                window.max(1).to_string().into_bytes(),
+            );
             return self
                 .answer_rule(session, ctx, 429, Some(retry), "429 too many requests\n")
                 .await;
@@ -345,7 +358,9 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         }
         if let (Some(r), Some(location)) = (decision.redirect(), routed.location) {
             let location = (http::header::LOCATION, location);
-            return self.answer_rule(session, ctx, r.status, Some(location), "").await;
+            return self
+                .answer_rule(session, ctx, r.status, Some(location), "")
+                .await;
         }
         if cluster.is_none() {
             return self
@@ -361,7 +376,9 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         }
         let max_body = Self::actions_of(ctx).and_then(|a| a.max_body);
         if let (Some(max), Some(length)) = (max_body, conform::single_length(req)) {
-            let length = std::str::from_utf8(length).ok().and_then(|l| l.trim().parse::<u64>().ok());
+            let length = std::str::from_utf8(length)
+                .ok()
+                .and_then(|l| l.trim().parse::<u64>().ok());
             if length.is_some_and(|l| l > max) {
                 return refuse::<T>(session, BadRequest::BodyTooLarge).await;
             }
@@ -395,7 +412,12 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         if let (Some(max), Some(chunk)) = (Self::actions_of(ctx).and_then(|a| a.max_body), body) {
             ctx.state.body_bytes += chunk.len() as u64;
             if ctx.state.body_bytes > max {
-                log::info!("{}: route `{}`: {} (413)", T::NAME, ctx.route_name(), BadRequest::BodyTooLarge.reason());
+                log::info!(
+                    "{}: route `{}`: {} (413)",
+                    T::NAME,
+                    ctx.route_name(),
+                    BadRequest::BodyTooLarge.reason()
+                );
                 return Err(PError::explain(
                     ErrorType::HTTPStatus(413),
                     BadRequest::BodyTooLarge.reason(),
@@ -418,15 +440,15 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         if forwarding.x_forwarded || forwarding.via.is_some() {
             let peer = client_ip(session);
             let trusted = peer.is_some_and(|p| T::TRUSTED_PROXIES.iter().any(|c| c.contains(p)));
-            let tls = session
-                .digest()
-                .is_some_and(|d| d.ssl_digest.is_some());
+            let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
             actions::add_forwarding(upstream_request, peer, trusted, tls, forwarding)?;
         }
         if let Some(a) = Self::actions_of(ctx) {
             actions::edit_headers(upstream_request, a.request_headers)?;
         }
-        self.hooks.upstream_request(session, upstream_request, ctx).await
+        self.hooks
+            .upstream_request(session, upstream_request, ctx)
+            .await
     }
 
     async fn response_filter(

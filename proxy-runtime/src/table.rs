@@ -5,11 +5,10 @@
 //! acts on a request — the per-request [`Ctx`](crate::Ctx), selection, retries, answers —
 //! is the runtime's, written once for every table.
 
-use crate::request::{BadRequest, RequestView};
 use crate::hooks::Hooks;
+use crate::request::{BadRequest, RequestView};
 use crate::spec::{
-    Cidr, ClusterSpec, Forwarding, PathPolicy, RedirectSpec, Response, RouteSpec, SplitSpec,
-    Target,
+    Cidr, ClusterSpec, Forwarding, PathPolicy, RedirectSpec, Response, RouteSpec, SplitSpec, Target,
 };
 use pingora_http::RequestHeader;
 use std::fmt;

@@ -155,7 +155,9 @@ fn exchange(proxy: SocketAddr, request: &[u8]) -> Reply {
     })
 }
 
-fn start<T: proxy_runtime::Table>(web: &Backend) -> proxy_runtime::Handle {
+fn start<T: proxy_runtime::Table<Hooks = proxy_runtime::NoHooks>>(
+    web: &Backend,
+) -> proxy_runtime::Handle {
     let mut b = proxy_runtime::Builder::<T>::default().backends("web", [web.addr_string()]);
     if T::CLUSTERS.iter().any(|c| c.name == "tracer") {
         b = b.backends("tracer", [web.addr_string()]);

@@ -38,7 +38,8 @@ async fn main() {
         .collect();
     let conf = Arc::new(pingora_core::server::configuration::ServerConf::default());
     let app = Arc::new(pingora_proxy::HttpProxy::new(
-        Proxy::<Probe>::new(clusters.into()),
+        Proxy::<Probe>::new(clusters.into(), proxy_runtime::NoHooks)
+            .expect("no route state to fail"),
         conf,
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -223,7 +223,7 @@ fn check_field(
 // Rule: a client range is a CIDR without host bits, or one address:
 // `client_ip("10.0.0.0/8")`; `client_ip("10.0.0.1/8")` is an error (the range is
 // `10.0.0.0/8`).
-fn check_cidr(errs: &mut Errors, lit: &LitStr) -> Option<Atom> {
+pub fn check_cidr(errs: &mut Errors, lit: &LitStr) -> Option<Atom> {
     let s = lit.value();
     let net: ipnet::IpNet = match s.parse::<ipnet::IpNet>() {
         Ok(n) => n,

@@ -6,6 +6,7 @@
 //! The table-wide rules are here; `cluster` checks declarations of clusters, `matcher`
 //! the matchers of rules and predicates, `value` the option values they share.
 
+mod action;
 mod cluster;
 mod matcher;
 mod value;
@@ -109,6 +110,20 @@ pub fn check(table: &ast::RouteTable) -> Result<Model, syn::Error> {
         };
         let matcher = matcher::check_matcher(&mut errs, &r.expr, &scope);
         let target = check_target(&mut errs, &r.target, &cluster_names, &mut splits);
+        let answers_itself = match &r.target {
+            TargetExpr::Respond { .. } => Some("respond"),
+            TargetExpr::Redirect { .. } => Some("redirect"),
+            _ => None,
+        };
+        let actions = r.actions.as_ref().and_then(|block| {
+            let m = matcher.as_ref()?;
+            action::check_actions(&mut errs, block, m, &preds, answers_itself)
+        });
+        let mut target_text = print::target_text(&r.target);
+        if let Some(block) = &r.actions {
+            target_text.push(' ');
+            target_text.push_str(&print::actions_text(block));
+        }
         routes.push(RouteModel {
             name: r.name.clone(),
             variant,
@@ -117,10 +132,11 @@ pub fn check(table: &ast::RouteTable) -> Result<Model, syn::Error> {
             matcher: matcher.unwrap_or(Matcher::Any),
             target,
             matcher_text: print::matcher_text(&r.expr),
-            target_text: print::target_text(&r.target),
+            target_text,
+            actions,
         });
     }
-    let paths = check_settings(&mut errs, &d.settings);
+    let settings = check_settings(&mut errs, &d.settings);
     errs.finish(Model {
         proxy,
         proxy_attrs,
@@ -128,38 +144,93 @@ pub fn check(table: &ast::RouteTable) -> Result<Model, syn::Error> {
         preds,
         routes,
         splits,
-        paths,
+        paths: settings.paths,
+        hooks: d.proxies.first().and_then(|p| p.hooks.clone()),
+        trusted_proxies: settings.trusted_proxies,
+        x_forwarded: settings.x_forwarded,
+        via: settings.via,
     })
 }
 
-const SETTING_KEYS: [&str; 1] = ["ambiguous_paths"];
+const SETTING_KEYS: [&str; 4] = [
+    "ambiguous_paths",
+    "trusted_proxies",
+    "forwarded_headers",
+    "via",
+];
+
+/// The table-wide settings.
+struct Settings {
+    paths: PathPolicyModel,
+    trusted_proxies: Vec<CidrModel>,
+    x_forwarded: bool,
+    via: Option<String>,
+}
 
 // Rule: table-wide settings are known keys, each once: `ambiguous_paths: reject | decode |
-// forward;` (what happens to a path a backend may read otherwise than routing does).
-fn check_settings(errs: &mut Errors, settings: &[&ast::Opt]) -> PathPolicyModel {
-    let mut paths = PathPolicyModel::Reject;
+// forward;` (what happens to a path a backend may read otherwise than routing does),
+// `trusted_proxies: ["10.0.0.0/8"];` (ranges, no host bits), `forwarded_headers: on | off;`,
+// `via: "edge-1";` (a token).
+fn check_settings(errs: &mut Errors, settings: &[&ast::Opt]) -> Settings {
+    let mut out = Settings {
+        paths: PathPolicyModel::Reject,
+        trusted_proxies: Vec::new(),
+        x_forwarded: true,
+        via: None,
+    };
     for opt in value::unique_opts(
         errs,
         settings.iter().copied(),
         &SETTING_KEYS,
         "table setting",
     ) {
-        if opt.key == "ambiguous_paths" {
-            paths = match &opt.value {
-                ast::Value::Ident(i) if i == "reject" => PathPolicyModel::Reject,
-                ast::Value::Ident(i) if i == "decode" => PathPolicyModel::Decode,
-                ast::Value::Ident(i) if i == "forward" => PathPolicyModel::Forward,
-                v => {
-                    errs.push(
-                        v.span(),
-                        "expected `reject`, `decode` or `forward`, e.g. `ambiguous_paths: decode;`",
-                    );
-                    paths
+        match (opt.key.to_string().as_str(), &opt.value) {
+            ("ambiguous_paths", v) => {
+                out.paths = match v {
+                    ast::Value::Ident(i) if i == "reject" => PathPolicyModel::Reject,
+                    ast::Value::Ident(i) if i == "decode" => PathPolicyModel::Decode,
+                    ast::Value::Ident(i) if i == "forward" => PathPolicyModel::Forward,
+                    v => {
+                        errs.push(
+                            v.span(),
+                            "expected `reject`, `decode` or `forward`, e.g. `ambiguous_paths: decode;`",
+                        );
+                        out.paths
+                    }
                 }
-            };
+            }
+            ("trusted_proxies", ast::Value::List(items, _)) => {
+                for item in items {
+                    if let Some(w) = &item.weight {
+                        errs.push(w.span(), "a trusted proxy range has no weight");
+                    }
+                    if let Some(Atom::ClientIp { v6, net, prefix }) =
+                        matcher::check_cidr(errs, &item.addr)
+                    {
+                        out.trusted_proxies.push(CidrModel { v6, net, prefix });
+                    }
+                }
+            }
+            ("trusted_proxies", v) => errs.push(
+                v.span(),
+                "expected a list of ranges, e.g. `trusted_proxies: [\"10.0.0.0/8\", \"::1/128\"];`",
+            ),
+            ("forwarded_headers", ast::Value::Ident(i)) if i == "on" || i == "off" => {
+                out.x_forwarded = i == "on";
+            }
+            ("forwarded_headers", v) => errs.push(
+                v.span(),
+                "expected `on` or `off`, e.g. `forwarded_headers: off;`",
+            ),
+            ("via", ast::Value::Str(lit)) => {
+                if value::check_token(errs, lit, "`via` name") {
+                    out.via = Some(lit.value());
+                }
+            }
+            (_, v) => errs.push(v.span(), "expected a name, e.g. `via: \"edge-1\";`"),
         }
     }
-    paths
+    out
 }
 
 // Rule: a table declares exactly one proxy, which names the generated types:
@@ -348,6 +419,9 @@ fn check_target(
             splits.push(SplitModel { arms: out, by });
             TargetModel::Split(splits.len() - 1)
         }
+        TargetExpr::Redirect {
+            status, location, ..
+        } => action::check_redirect(errs, status, location),
         TargetExpr::Respond { status, body, .. } => {
             let code = match status.base10_parse::<u16>() {
                 Ok(c) if (200..=599).contains(&c) => c,

@@ -34,6 +34,75 @@ pub fn unique_opts<'a>(
     out
 }
 
+// Rule: among a rule's actions, the ones in `once` are given once: `{ strip_prefix: "/a",
+// strip_prefix: "/b" }` is an error at the second. Returns the actions to read.
+pub fn unique_names<'a>(
+    errs: &mut Errors,
+    actions: impl IntoIterator<Item = &'a crate::ast::Action>,
+    once: &[&str],
+) -> Vec<&'a crate::ast::Action> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut out = Vec::new();
+    for a in actions {
+        let k = a.name().to_string();
+        if once.contains(&k.as_str()) {
+            if seen.contains(&k) {
+                errs.push(a.name().span(), format!("`{k}` is given twice"));
+                continue;
+            }
+            seen.push(k);
+        }
+        out.push(a);
+    }
+    out
+}
+
+// Rule: a size has a unit: `512b`, `64kb`, `1mb`, `2gb` (1 kb = 1024 bytes), at most 1 tb;
+// `1024` and `1mib` are errors. Returns bytes.
+pub fn size(errs: &mut Errors, v: &Value, what: &str) -> Option<u64> {
+    let Value::Int(lit) = v else {
+        errs.push(
+            v.span(),
+            format!("expected a size for {what}, e.g. `1mb` or `64kb`"),
+        );
+        return None;
+    };
+    let unit: u64 = match lit.suffix() {
+        "b" => 1,
+        "kb" => 1 << 10,
+        "mb" => 1 << 20,
+        "gb" => 1 << 30,
+        "" => {
+            errs.push(
+                lit.span(),
+                format!(
+                    "a size needs a unit: `{}b`, `kb`, `mb` or `gb`",
+                    lit.base10_digits()
+                ),
+            );
+            return None;
+        }
+        other => {
+            errs.push(
+                lit.span(),
+                format!("unknown size unit `{other}`; use `b`, `kb`, `mb` or `gb`"),
+            );
+            return None;
+        }
+    };
+    match lit
+        .base10_parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+    {
+        Some(bytes) if bytes <= 1 << 40 => Some(bytes),
+        _ => {
+            errs.push(lit.span(), "a size is at most 1024gb");
+            None
+        }
+    }
+}
+
 /// Longest duration a table may give: a day, far beyond any timeout or interval.
 const MAX_DURATION_MS: u64 = 86_400_000;
 

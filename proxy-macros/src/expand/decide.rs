@@ -2,7 +2,7 @@
 //! It looks at the request's host once (a `match` bucketed by length), walks a byte trie
 //! over the path for a run of prefix rules, and tests what is left of each rule in order.
 
-use super::spec::respond_index;
+use super::spec::{redirect_index, respond_index};
 use crate::lower::{Block, Check, Cond, Lowered, Plan, PrefixTrie, TrieNode};
 use crate::model::*;
 use proc_macro2::{Literal, Span, TokenStream};
@@ -267,6 +267,10 @@ fn target(m: &Model, route: usize, cluster_enum: &Ident) -> TokenStream {
         TargetModel::Respond(..) => {
             let i = respond_index(m, route);
             quote!(#pv::Target::Respond(#i))
+        }
+        TargetModel::Redirect(..) => {
+            let i = redirect_index(m, route);
+            quote!(#pv::Target::Redirect(#i))
         }
     }
 }

@@ -28,6 +28,8 @@ struct Variant {
 struct Surface<'a> {
     proxy: &'a Ident,
     proxy_attrs: &'a [Attribute],
+    /// The hooks type of `proxy Gateway(Auth);`.
+    hooks: Option<&'a syn::Path>,
     routes: Vec<Variant>,
     clusters: Vec<Variant>,
     /// The `let` names, with their doc attributes.
@@ -61,6 +63,7 @@ pub fn routes(m: &Model, l: &Lowered) -> TokenStream {
     let surface = Surface {
         proxy: &m.proxy,
         proxy_attrs: &m.proxy_attrs,
+        hooks: m.hooks.as_ref(),
         routes: m
             .routes
             .iter()
@@ -110,6 +113,8 @@ pub fn routes(m: &Model, l: &Lowered) -> TokenStream {
         splits: spec::split_specs(m).collect(),
         responses: spec::response_specs(m).collect(),
         paths: spec::path_policy(m.paths),
+        redirects: spec::redirect_specs(m).collect(),
+        forwarding: spec::forwarding(m),
     };
     let decide = decide::decide_body(m, l, route_enum, cluster_enum, preds_ty);
     let decide_view = quote! {
@@ -133,6 +138,9 @@ struct Statics {
     responses: Vec<TokenStream>,
     /// `const PATHS` when the table sets `ambiguous_paths` to other than the default.
     paths: TokenStream,
+    redirects: Vec<TokenStream>,
+    /// `const TRUSTED_PROXIES` and `const FORWARDING`, when not the defaults.
+    forwarding: TokenStream,
 }
 
 /// The public items and the `Table` impl, whose `decide_view` method is given whole: the
@@ -159,7 +167,15 @@ fn surface_and_table(
         splits,
         responses,
         paths,
+        redirects,
+        forwarding,
     } = statics;
+    let hooks = match s.hooks {
+        // Spanned at the user's type, so "`Auth` does not implement `Hooks<Gateway>`"
+        // points there.
+        Some(h) => quote::quote_spanned!(syn::spanned::Spanned::span(h)=> #h),
+        None => quote!(#pv::NoHooks),
+    };
     quote! {
         #public
 
@@ -167,13 +183,16 @@ fn surface_and_table(
             type RouteId = #route_enum;
             type ClusterId = #cluster_enum;
             type Predicates = #preds_ty;
+            type Hooks = #hooks;
 
             const NAME: &'static str = #name;
             const CLUSTERS: &'static [#pv::ClusterSpec] = &[#(#clusters),*];
             const ROUTES: &'static [#pv::RouteSpec] = &[#(#routes),*];
             const SPLITS: &'static [#pv::SplitSpec] = &[#(#splits),*];
             const RESPONSES: &'static [#pv::Response] = &[#(#responses),*];
+            const REDIRECTS: &'static [#pv::RedirectSpec] = &[#(#redirects),*];
             #paths
+            #forwarding
 
             #decide_view
         }
@@ -214,6 +233,7 @@ pub fn fallback(declared: &DeclaredNames) -> TokenStream {
     let surface = Surface {
         proxy,
         proxy_attrs,
+        hooks: declared.hooks.as_ref(),
         routes: variants(&declared.routes),
         clusters: variants(&declared.clusters),
         preds,
@@ -284,14 +304,34 @@ fn public_items(s: &Surface, names: &Names) -> TokenStream {
 
         #[allow(dead_code)]
         impl #proxy {
-            /// Parse the command line and run the proxy until SIGTERM.
-            pub fn serve() {
+            /// Parse the command line and run the proxy until SIGTERM, with the default
+            /// value of the table's hooks.
+            // `for<'__sy>` keeps the bound from being checked unless `serve` is called:
+            // a hooks type without `Default` is started with `serve_with`.
+            pub fn serve()
+            where
+                for<'__sy> <Self as #pv::Table>::Hooks: ::core::default::Default,
+            {
                 #pv::serve::<Self>()
             }
 
-            /// A proxy on a background thread, for tests and embedding.
-            pub fn builder() -> #pv::Builder<Self> {
-                ::core::default::Default::default()
+            /// Parse the command line and run the proxy until SIGTERM, with these hooks.
+            pub fn serve_with(hooks: <Self as #pv::Table>::Hooks) {
+                #pv::serve_with::<Self>(hooks)
+            }
+
+            /// A proxy on a background thread, for tests and embedding, with the default
+            /// value of the table's hooks.
+            pub fn builder() -> #pv::Builder<Self>
+            where
+                for<'__sy> <Self as #pv::Table>::Hooks: ::core::default::Default,
+            {
+                #pv::Builder::with_hooks(::core::default::Default::default())
+            }
+
+            /// A proxy on a background thread, for tests and embedding, with these hooks.
+            pub fn builder_with(hooks: <Self as #pv::Table>::Hooks) -> #pv::Builder<Self> {
+                #pv::Builder::with_hooks(hooks)
             }
 
             /// Which rule and target a request head gets. Allocates nothing.

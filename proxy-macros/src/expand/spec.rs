@@ -187,10 +187,123 @@ pub fn route_specs(m: &Model) -> impl Iterator<Item = TokenStream> + '_ {
     m.routes.iter().map(|r| {
         let (n, mt, tt) = (r.name.to_string(), &r.matcher_text, &r.target_text);
         let trace = names_method(&r.matcher, &m.preds, "TRACE");
+        let actions = match &r.actions {
+            Some(a) => {
+                let a = actions(a);
+                quote!(::core::option::Option::Some(&#a))
+            }
+            None => quote!(::core::option::Option::None),
+        };
         quote!(::proxy_runtime::__private::RouteSpec {
-            name: #n, matcher: #mt, target: #tt, trace: #trace,
+            name: #n, matcher: #mt, target: #tt, trace: #trace, actions: #actions,
         })
     })
+}
+
+/// A rule's `Actions` as a constant expression.
+fn actions(a: &ActionsModel) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    let headers = |list: &[HeaderActionModel]| -> Vec<TokenStream> {
+        list.iter()
+            .map(|h| match h {
+                HeaderActionModel::Set(n, v) => quote!(#pv::HeaderAction::Set(#n, #v)),
+                HeaderActionModel::Append(n, v) => quote!(#pv::HeaderAction::Append(#n, #v)),
+                HeaderActionModel::Remove(n) => quote!(#pv::HeaderAction::Remove(#n)),
+            })
+            .collect()
+    };
+    let request = headers(&a.request_headers);
+    let response = headers(&a.response_headers);
+    let path = match &a.path {
+        Some(PathRewriteModel::Prefix { strip, add }) => {
+            quote!(::core::option::Option::Some(#pv::PathRewrite::Prefix { strip: #strip, add: #add }))
+        }
+        Some(PathRewriteModel::Regex {
+            pattern,
+            replacement,
+        }) => quote!(::core::option::Option::Some(#pv::PathRewrite::Regex {
+            pattern: #pattern, replacement: #replacement,
+        })),
+        None => quote!(::core::option::Option::None),
+    };
+    let limit = match &a.limit {
+        Some(l) => {
+            let (requests, secs) = (l.requests, l.per_secs);
+            let by = match &l.by {
+                Some(k) => {
+                    let k = key(k);
+                    quote!(::core::option::Option::Some(#k))
+                }
+                None => quote!(::core::option::Option::None),
+            };
+            quote!(::core::option::Option::Some(#pv::LimitSpec {
+                requests: #requests,
+                per: #pv::Duration::from_secs(#secs),
+                by: #by,
+            }))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let max_body = match a.max_body {
+        Some(n) => quote!(::core::option::Option::Some(#n)),
+        None => quote!(::core::option::Option::None),
+    };
+    quote!(#pv::Actions {
+        request_headers: &[#(#request),*],
+        response_headers: &[#(#response),*],
+        path: #path,
+        limit: #limit,
+        max_body: #max_body,
+    })
+}
+
+/// The `redirect(..)` targets of the table, in rule order: `Table::REDIRECTS`.
+pub fn redirect_specs(m: &Model) -> impl Iterator<Item = TokenStream> + '_ {
+    let pv = quote!(::proxy_runtime::__private);
+    m.routes.iter().filter_map(move |r| match &r.target {
+        TargetModel::Redirect(status, pieces) => {
+            let pieces = pieces.iter().map(|p| match p {
+                PieceModel::Text(t) => quote!(#pv::Piece::Text(#t)),
+                PieceModel::Host => quote!(#pv::Piece::Host),
+                PieceModel::Path => quote!(#pv::Piece::Path),
+                PieceModel::Query => quote!(#pv::Piece::Query),
+                PieceModel::Uri => quote!(#pv::Piece::Uri),
+            });
+            Some(quote!(#pv::RedirectSpec { status: #status, location: &[#(#pieces),*] }))
+        }
+        _ => None,
+    })
+}
+
+/// The index in `Table::REDIRECTS` of the redirect of rule `route` (as `respond_index`).
+pub fn redirect_index(m: &Model, route: usize) -> u16 {
+    m.routes[..route]
+        .iter()
+        .filter(|r| matches!(r.target, TargetModel::Redirect(..)))
+        .count() as u16
+}
+
+/// `const TRUSTED_PROXIES` and `const FORWARDING` of the `Table` impl, when the table does
+/// not keep the defaults.
+pub fn forwarding(m: &Model) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    let mut out = TokenStream::new();
+    if !m.trusted_proxies.is_empty() {
+        let cidrs = m.trusted_proxies.iter().map(|c| {
+            let (v6, net, prefix) = (c.v6, c.net, c.prefix);
+            quote!(#pv::Cidr { v6: #v6, net: #net, prefix: #prefix })
+        });
+        out.extend(quote!(const TRUSTED_PROXIES: &'static [#pv::Cidr] = &[#(#cidrs),*];));
+    }
+    if !m.x_forwarded || m.via.is_some() {
+        let x = m.x_forwarded;
+        let via = match &m.via {
+            Some(v) => quote!(::core::option::Option::Some(#v)),
+            None => quote!(::core::option::Option::None),
+        };
+        out.extend(quote!(const FORWARDING: #pv::Forwarding = #pv::Forwarding { x_forwarded: #x, via: #via };));
+    }
+    out
 }
 
 /// `matcher` (or a predicate it uses) names `method` in a `method(..)` test.
