@@ -291,7 +291,13 @@ async fn serve<I>(
                 .uri
                 .path_and_query()
                 .map_or("/".to_owned(), |p| p.to_string());
-            let resp = Response::builder()
+            let mut resp = Response::builder();
+            // Every request header, as `x-req-NAME: value | value`: what a rule's header
+            // actions, the forwarding headers and hooks sent.
+            for name in parts.headers.keys() {
+                resp = resp.header(format!("x-req-{name}"), lines(name.as_str()));
+            }
+            let resp = resp
                 .status(status)
                 .header("x-backend", &*name)
                 .header("x-path", path)

@@ -25,6 +25,10 @@ pub struct Ctx<T: Table> {
     /// The client's address as the rules see it: the connection's peer, or the address
     /// it forwards for when it is one of the table's `trusted_proxies`.
     pub client: Option<IpAddr>,
+    /// Values hooks keep for the rest of the request (a tenant found by `routed`, read by
+    /// `upstream_request`), by type: `ctx.extensions.insert(Tenant(..))`. Empty, it holds
+    /// no allocation.
+    pub extensions: http::Extensions,
     /// Runtime bookkeeping: which backends were tried, why none was left.
     pub(crate) state: RequestState,
 }
@@ -40,6 +44,7 @@ impl<T: Table> Ctx<T> {
             started: Instant::now(),
             predicates: T::Predicates::default(),
             client: None,
+            extensions: http::Extensions::new(),
             state: RequestState::default(),
         }
     }

@@ -4,6 +4,7 @@
 // Table-driven cases (path, headers, expected backend) read best as inline tuples.
 #![allow(clippy::type_complexity)]
 
+mod actions;
 mod alloc;
 mod balancing;
 mod cli;
@@ -14,6 +15,7 @@ mod failures;
 mod fuzz;
 mod gateway;
 mod health;
+mod hooks;
 mod routing;
 mod support;
 
