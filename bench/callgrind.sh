@@ -69,7 +69,19 @@ measure() { # name port signal [VAR=value...] command...
 
 # --keepalive-requests: as the nginx configuration (keepalive_requests 10000000), so every
 # proxy serves all the requests over one connection.
+# EXTRA="hooks plain" also measures the table with a hooks type left at its defaults and
+# without forwarding headers (SWITCHYARD_BENCH_TABLE); BEFORE=PATH a bench_proxy built from
+# another commit, as `switchyard-before`.
+NAMES="switchyard handwritten nginx"
 measure switchyard 6191 INT RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1 --keepalive-requests 10000000
+for table in ${EXTRA:-}; do
+  measure "switchyard-$table" 6191 INT SWITCHYARD_BENCH_TABLE="$table" RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1 --keepalive-requests 10000000
+  NAMES="$NAMES switchyard-$table"
+done
+if [ -n "${BEFORE:-}" ]; then
+  measure switchyard-before 6191 INT RUST_LOG=error "$BEFORE" --listen 127.0.0.1:6191 --threads 1 --keepalive-requests 10000000
+  NAMES="$NAMES switchyard-before"
+fi
 measure handwritten 6190 INT LISTEN=127.0.0.1:6190 RUST_LOG=error "$BIN/handwritten"
 measure nginx 6192 INT "$NGINX" -p "$WORK/nginx" -c "$WORK/nginx/nginx.conf"
 
@@ -79,7 +91,7 @@ echo "$N1 and $N2 sequential keep-alive requests (Host: $HOST) from one client"
 echo
 echo "| proxy | instructions ($N1 req) | instructions ($N2 req) | instructions / request | × nginx | × hand-written |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
-for name in switchyard handwritten nginx; do
+for name in $NAMES; do
   awk -v n="$name" -v a="${TOTAL1[$name]}" -v b="${TOTAL2[$name]}" -v p="${PER[$name]}" \
     -v ng="${PER[nginx]}" -v hw="${PER[handwritten]}" '
     function group(x,   s) { s = sprintf("%d", x); while (s ~ /[0-9][0-9][0-9][0-9]/) sub(/[0-9][0-9][0-9]($|,)/, ",&", s); return s }

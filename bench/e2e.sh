@@ -5,6 +5,8 @@
 #   bash bench/e2e.sh            # DURATION=10 CONNS=32 RATE=10000 ROUNDS=3 by default
 #   DURATION=6 ROUNDS=3 bash bench/e2e.sh
 #   PROXIES="nginx switchyard" DURATION=5 ROUNDS=2 bash bench/e2e.sh   # fewer proxies
+#   PROXIES="nginx nginx-xff pingora-handwritten switchyard switchyard-hooks switchyard-plain" \
+#     bash bench/e2e.sh   # the cost of hooks and of forwarding headers, beside nginx's
 #
 # Each round measures every proxy once (closed loop, then fixed rate); the tables report
 # the median over the rounds, so that a slow spell of the machine does not land on one
@@ -53,6 +55,12 @@ start_backends
 
 # --- the proxies under test --------------------------------------------------------------
 nginx_proxy_conf
+# nginx doing the forwarding work Switchyard does by default (X-Forwarded-For appended,
+# -Proto and -Host set), on port 6194.
+mkdir -p "$WORK/nginx-xff"
+sed -e "s#$WORK/nginx/#$WORK/nginx-xff/#g" -e 's/6192/6194/g' \
+  -e 's/proxy_set_header Connection "";/proxy_set_header Connection "";\n  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n  proxy_set_header X-Forwarded-Proto $scheme;\n  proxy_set_header X-Forwarded-Host $host;/' \
+  "$WORK/nginx/nginx.conf" > "$WORK/nginx-xff/nginx.conf"
 mkdir -p "$WORK/haproxy"
 cat > "$WORK/haproxy/haproxy.cfg" <<EOF
 global
@@ -246,6 +254,10 @@ for round in $(seq 1 "$ROUNDS"); do
     haproxy) measure "$round" haproxy 6193 TERM "$HAPROXY" -f "$WORK/haproxy/haproxy.cfg" -db ;;
     pingora-handwritten) measure "$round" pingora-handwritten 6190 INT env LISTEN=127.0.0.1:6190 RUST_LOG=error "$BIN/handwritten" ;;
     switchyard) measure "$round" switchyard 6191 INT env RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1 --keepalive-requests 10000000 ;;
+    # The same table with a hooks type left at its defaults, and without forwarding headers.
+    switchyard-hooks) measure "$round" switchyard-hooks 6195 INT env SWITCHYARD_BENCH_TABLE=hooks RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6195 --threads 1 --keepalive-requests 10000000 ;;
+    switchyard-plain) measure "$round" switchyard-plain 6196 INT env SWITCHYARD_BENCH_TABLE=plain RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6196 --threads 1 --keepalive-requests 10000000 ;;
+    nginx-xff) measure "$round" nginx-xff 6194 TERM "$NGINX" -p "$WORK/nginx-xff" -c "$WORK/nginx-xff/nginx.conf" -g 'daemon off;' ;;
     *) echo "e2e: unknown proxy $proxy in PROXIES" >&2; exit 2 ;;
     esac
   done

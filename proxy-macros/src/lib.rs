@@ -57,15 +57,30 @@ use proc_macro::TokenStream;
 /// `.contains("v")` or `.starts_with("v")`; `client_ip("10.0.0.0/8")`; `_`; a `let` name;
 /// combined with `!`, `&&`, `||` and parentheses (`&&` binds tighter).
 ///
-/// **Targets**: a cluster, `split { a: 5, b: 95 }` (optionally `by KEY`), or
-/// `respond(STATUS, "body")`. Rules are tried in order; the table must end with a rule
-/// that matches everything. `TRACE` is forwarded only by a rule that names it in
-/// `method(..)`; elsewhere it gets 405.
+/// **Targets**: a cluster, `split { a: 5, b: 95 }` (optionally `by KEY`),
+/// `respond(STATUS, "body")`, or `redirect(308, "https://{host}{uri}")` (301/302/303/307/308;
+/// variables `{host}`, `{path}`, `{query}`, `{uri}`). Rules are tried in order; the table
+/// must end with a rule that matches everything. `TRACE` is forwarded only by a rule that
+/// names it in `method(..)`; elsewhere it gets 405.
+///
+/// **Actions**, in braces after a target: `set_header("n", "v")`, `append_header`,
+/// `remove_header("n")` (the request sent upstream), `set_response_header`,
+/// `append_response_header`, `remove_response_header` (the answer), `strip_prefix: "/v1"`
+/// (the rule's matcher must guarantee it), `add_prefix: "/api"`, `rewrite("^/u/([0-9]+)$",
+/// "/users/$1")`, `limit: 100/s by client_ip` (429), `max_body: 1mb` (413):
+/// `route v1: path_prefix("/v1") => api { strip_prefix: "/v1", limit: 50/s };`.
+///
+/// **Hooks**: `proxy Gateway(Auth);` names a type implementing `proxy_runtime::Hooks<Gateway>`
+/// (one `async fn` per phase, each with a default); `Gateway::serve_with(auth)` and
+/// `Gateway::builder_with(auth)` take a value, `serve()`/`builder()` use `Default`.
 ///
 /// **Settings**: `ambiguous_paths: reject | decode | forward;` says what happens to a path
 /// a backend may read otherwise than routing does (`/admin%2f`, `/x/..;/admin`, `%00`,
 /// double encoding, overlong UTF-8): refused with 400 (the default), routed and forwarded
 /// with encoded slashes decoded, or routed as it is and forwarded unchanged.
+/// `trusted_proxies: ["10.0.0.0/8"];` names the peers whose `X-Forwarded-For` gives the
+/// client address that `client_ip`, hashing and limits see; `forwarded_headers: off;` stops
+/// the `X-Forwarded-For`/`-Proto`/`-Host` headers added upstream; `via: "edge";` adds `Via`.
 ///
 /// Generated: `Gateway` (with `serve()`, `builder()` and `decide()`), `GatewayRoute` and
 /// `GatewayCluster` (enums with `name()` and `ALL`), `GatewayPredicates` (one `bool` per

@@ -320,11 +320,15 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 routed.forward = Some(view.path.to_vec());
             }
             if let Some(redirect) = decision.redirect() {
-                routed.location = Some(actions::render_location(
-                    redirect.location,
-                    view.req,
-                    view.host,
-                ));
+                // A `{host}` needs a host: an HTTP/1.0 request may come without one.
+                let needs_host = redirect.location.contains(&crate::spec::Piece::Host);
+                if !(needs_host && view.host.is_empty()) {
+                    routed.location = Some(actions::render_location(
+                        redirect.location,
+                        view.req,
+                        view.host,
+                    ));
+                }
             }
             (decision, cluster, routed)
         });
@@ -356,7 +360,10 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         if let Some(r) = decision.response() {
             return self.answer_rule(session, ctx, r.status, None, r.body).await;
         }
-        if let (Some(r), Some(location)) = (decision.redirect(), routed.location) {
+        if let Some(r) = decision.redirect() {
+            let Some(location) = routed.location else {
+                return refuse::<T>(session, BadRequest::MissingHost).await;
+            };
             let location = (http::header::LOCATION, location);
             return self
                 .answer_rule(session, ctx, r.status, Some(location), "")

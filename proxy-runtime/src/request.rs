@@ -29,7 +29,8 @@ pub enum BadRequest {
     /// The `Host` header is not valid text, has a port that is not a number of 0–65535, or
     /// is longer than [`MAX_HOST`] (400).
     BadHost,
-    /// An HTTP/1.1 request without `Host` (400, RFC 9112 §3.2).
+    /// An HTTP/1.1 request without `Host` (400, RFC 9112 §3.2), or any request without one
+    /// that a `redirect` rule needs a `{host}` for.
     MissingHost,
     /// A request target in none of the forms the method allows: not `/…` nor
     /// `http(s)://…`, or `*` with a method other than `OPTIONS` (400, RFC 9112 §3.2).
@@ -68,7 +69,7 @@ impl BadRequest {
         match self {
             BadRequest::PathTooLong => "path too long to normalize",
             BadRequest::BadHost => "malformed Host header",
-            BadRequest::MissingHost => "HTTP/1.1 request without Host header",
+            BadRequest::MissingHost => "request without Host header",
             BadRequest::BadTarget => "malformed request target",
             BadRequest::AmbiguousPath(a) => a.reason(),
             BadRequest::MethodNotAllowed => "method not allowed by any rule",

@@ -263,6 +263,13 @@ mod tables {
     }
 
     proxy_runtime::routes! {
+        proxy Redirector;
+        cluster web { backends: ["127.0.0.1:1"] }
+        route old: path_prefix("/old") => redirect(301, "/new{path}?from={{old}}&{query}");
+        route all: _ => redirect(302, "https://{host}{uri}");
+    }
+
+    proxy_runtime::routes! {
         proxy Quiet;
         forwarded_headers: off;
         via: "edge-test";
@@ -407,4 +414,30 @@ fn explain_and_routes_show_actions_and_redirects() {
         routes.contains(r#"search { strip_prefix: "/v1", limit: 10/s by client_ip, set_header("x-api-version", "1") }"#),
         "{routes}"
     );
+}
+
+#[test]
+fn redirect_templates_fill_each_variable_and_need_a_host_for_host() {
+    let web = spawn_backend("web");
+    let proxy = proxy_runtime::Builder::<tables::Redirector>::default()
+        .backends("web", [web.addr_string()])
+        .start()
+        .expect("proxy starts");
+    let c = no_redirects();
+    let r = send(&c, proxy.addr(), "/old/a%20b?x=1", &[]);
+    assert_eq!(r.status(), 301);
+    assert_eq!(
+        header(&r, "location").as_deref(),
+        Some("/new/old/a%20b?from={old}&x=1")
+    );
+    let r = send(&c, proxy.addr(), "/p", &[("host", "Example.COM:80")]);
+    assert_eq!(
+        (r.status().as_u16(), header(&r, "location")),
+        (302, Some("https://example.com/p".to_owned()))
+    );
+    // HTTP/1.0 may come without a Host: `{host}` cannot be filled, so 400, not `https:///p`.
+    let answer = raw(proxy.addr(), "GET /p HTTP/1.0\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("request without Host header"), "{answer}");
+    assert_eq!(web.hits(), 0);
 }

@@ -5,31 +5,62 @@
 // `handwritten.rs` (round robin, path routing, host routing, cookie consistent hash) as a
 // table. Backends: 127.0.0.1:18081-18083, as the scripts start them.
 
+// SWITCHYARD_BENCH_TABLE picks one of three builds of that table, for the cost of a
+// capability measured in one run: unset, the table as a user writes it (forwarding
+// headers on, no hooks); `hooks`, the same with a hooks type left at its defaults;
+// `plain`, the same with `forwarded_headers: off;`.
+
+use proxy_runtime::Hooks;
 use switchyard_bench::alloc;
 
-proxy_runtime::routes! {
-    proxy Bench;
+/// The benchmark table, named `$name`, with an optional hooks type and table settings.
+macro_rules! bench_table {
+    ($name:ident $(($hooks:ident))? ; $($setting:tt)*) => {
+        proxy_runtime::routes! {
+            proxy $name $(($hooks))?;
+            $($setting)*
 
-    cluster rr { backends: ["127.0.0.1:18081", "127.0.0.1:18082", "127.0.0.1:18083"] }
-    cluster api { backends: ["127.0.0.1:18081", "127.0.0.1:18082"] }
-    cluster web { backends: ["127.0.0.1:18082", "127.0.0.1:18083"] }
-    cluster sticky {
-        backends: ["127.0.0.1:18081", "127.0.0.1:18082", "127.0.0.1:18083"],
-        balance: consistent(cookie("session_id")),
-    }
+            cluster rr { backends: ["127.0.0.1:18081", "127.0.0.1:18082", "127.0.0.1:18083"] }
+            cluster api { backends: ["127.0.0.1:18081", "127.0.0.1:18082"] }
+            cluster web { backends: ["127.0.0.1:18082", "127.0.0.1:18083"] }
+            cluster sticky {
+                backends: ["127.0.0.1:18081", "127.0.0.1:18082", "127.0.0.1:18083"],
+                balance: consistent(cookie("session_id")),
+            }
 
-    route round_robin: host("rr.test") => rr;
-    route path_api:    host("path.test") && path_prefix("/api/") => api;
-    route path_static: host("path.test") && path_prefix("/static/") => rr;
-    route path_other:  host("path.test") => web;
-    route host_a:      host("a.test") => api;
-    route host_b:      host("b.test") => web;
-    route hash:        host("hash.test") => sticky;
-    route default:     _ => rr;
+            route round_robin: host("rr.test") => rr;
+            route path_api:    host("path.test") && path_prefix("/api/") => api;
+            route path_static: host("path.test") && path_prefix("/static/") => rr;
+            route path_other:  host("path.test") => web;
+            route host_a:      host("a.test") => api;
+            route host_b:      host("b.test") => web;
+            route hash:        host("hash.test") => sticky;
+            route default:     _ => rr;
+        }
+    };
 }
+
+bench_table!(Bench;);
+bench_table!(BenchHooks(Nop););
+bench_table!(BenchPlain; forwarded_headers: off;);
+
+/// Hooks that keep every default: what a table pays for naming a hooks type it leaves
+/// unused.
+#[derive(Default)]
+pub struct Nop;
+
+impl Hooks<BenchHooks> for Nop {}
 
 fn main() {
     alloc::start();
-    Bench::serve();
+    match std::env::var("SWITCHYARD_BENCH_TABLE").as_deref() {
+        Ok("hooks") => BenchHooks::serve(),
+        Ok("plain") => BenchPlain::serve(),
+        Ok("") | Err(_) => Bench::serve(),
+        Ok(other) => {
+            eprintln!("SWITCHYARD_BENCH_TABLE={other}: expected `hooks` or `plain`");
+            std::process::exit(2);
+        }
+    }
     alloc::report();
 }
