@@ -1,4 +1,4 @@
-// Five different mistakes: all of them are reported by one build.
+// Six different mistakes: all of them are reported by one build.
 proxy_runtime::routes! {
     proxy Gateway;
 
@@ -11,7 +11,7 @@ proxy_runtime::routes! {
 
     route upload: method(post) => api;
     route user: path_regex("^/users/([0-9]+$") => api;
-    route default: _ => webb;
+    route default: _ => webb { max_body: 1024 };
 }
 
 fn main() {}

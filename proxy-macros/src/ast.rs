@@ -562,6 +562,12 @@ impl Parse for Action {
             });
         }
         let name: Ident = input.parse()?;
+        if name == "redirect" {
+            return Err(syn::Error::new(
+                name.span(),
+                "a redirect is a target, not an action: `=> redirect(308, \"https://{host}{uri}\")`",
+            ));
+        }
         if input.peek(syn::token::Paren) {
             let content;
             let p = parenthesized!(content in input);

@@ -144,7 +144,14 @@ pub(crate) fn rewrite_path(
 
 /// The `Location` of a redirect from its template and the request.
 pub(crate) fn render_location(pieces: &[Piece], req: &RequestHeader, host: &[u8]) -> Vec<u8> {
-    let path = req.uri.path().as_bytes();
+    // A path the client sent as `//evil.example/x` must not become a `Location` a browser
+    // reads as another host: leading slashes are one.
+    let raw = req.uri.path().as_bytes();
+    let path = &raw[raw
+        .iter()
+        .take_while(|&&b| b == b'/')
+        .count()
+        .saturating_sub(1)..];
     let query = req.uri.query().unwrap_or("").as_bytes();
     let mut out = Vec::with_capacity(64);
     for piece in pieces {
@@ -392,5 +399,11 @@ mod tests {
             Piece::Query,
         ];
         assert_eq!(render_location(&pieces, &r, b"x"), b"/new/p#q=1");
+        // `//evil.example/` as the path does not become a protocol-relative URL.
+        let evil = RequestHeader::build("GET", b"//evil.example/x", None).unwrap();
+        assert_eq!(
+            render_location(&[Piece::Uri], &evil, b"h"),
+            b"/evil.example/x"
+        );
     }
 }

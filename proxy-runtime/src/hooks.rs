@@ -17,8 +17,9 @@
 //!     route api: _ => api;
 //! }
 //!
+//! // As public as the table's types, which name it.
 //! #[derive(Default)]
-//! struct ApiKey;
+//! pub struct ApiKey;
 //!
 //! impl Hooks<Gateway> for ApiKey {
 //!     async fn routed(&self, session: &mut Session, ctx: &mut GatewayCtx) -> Result<Flow> {

@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::hooks::{Answer, Flow, Hooks};
 use crate::request::{BadRequest, RequestView};
 use crate::spec::{Actions, PathPolicy, SplitSpec, Target};
-use crate::table::{Id, Table};
+use crate::table::{Decision, Id, Table};
 use async_trait::async_trait;
 use bytes::Bytes;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -47,6 +47,59 @@ impl<T: Table> Proxy<T> {
             hooks,
             routes: actions::route_states(T::ROUTES)?,
         })
+    }
+
+    /// Route a request: the decision, the cluster index (a split's arm picked), and what
+    /// the rule's actions found — a rate limit passed, the path to forward, a redirect's
+    /// `Location`.
+    fn route(&self, view: &RequestView<'_>) -> (Decision<T>, Option<usize>, Routed) {
+        let decision = T::decide_view(view);
+        let cluster = match decision.target {
+            Target::Cluster(c) => Some(c.index()),
+            Target::Split(i) => Some(self.split_arm(view, usize::from(i))),
+            Target::Respond(..) | Target::Redirect(..) | Target::NoRoute => None,
+        };
+        let mut routed = Routed {
+            limited: None,
+            forward: None,
+            location: None,
+        };
+        if let Some(route) = decision.route {
+            let index = route.index();
+            if let (Some(actions), Some(state)) = (T::ROUTES[index].actions, self.routes.get(index))
+            {
+                if let (Some(limit), Some(rate)) = (&actions.limit, &state.limiter) {
+                    let mut ip = [0u8; 16];
+                    let key = limit.by.and_then(|k| view.key(k, &mut ip)).unwrap_or(b"");
+                    if actions::over_limit(rate, limit, key) {
+                        routed.limited = Some(limit.per.as_secs());
+                    }
+                }
+                if let Some(rewrite) = &actions.path {
+                    routed.forward =
+                        actions::rewrite_path(view.path, rewrite, state.rewrite.as_ref());
+                }
+            }
+        }
+        // `ambiguous_paths: decode` forwards the path it routed on.
+        if routed.forward.is_none()
+            && T::PATHS == PathPolicy::Decode
+            && view.path != view.req.uri.path().as_bytes()
+        {
+            routed.forward = Some(view.path.to_vec());
+        }
+        if let Some(redirect) = decision.redirect() {
+            // A `{host}` needs a host: an HTTP/1.0 request may come without one.
+            let needs_host = redirect.location.contains(&crate::spec::Piece::Host);
+            if !(needs_host && view.host.is_empty()) {
+                routed.location = Some(actions::render_location(
+                    redirect.location,
+                    view.req,
+                    view.host,
+                ));
+            }
+        }
+        (decision, cluster, routed)
     }
 
     /// The actions of the rule a request matched, if it has any.
@@ -283,54 +336,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             return hook_answer::<T>(session, a).await;
         }
         let routed = RequestView::with_policy(session.req_header(), ctx.client, T::PATHS, |view| {
-            let decision = T::decide_view(view);
-            let cluster = match decision.target {
-                Target::Cluster(c) => Some(c.index()),
-                Target::Split(i) => Some(self.split_arm(view, usize::from(i))),
-                Target::Respond(..) | Target::Redirect(..) | Target::NoRoute => None,
-            };
-            let mut routed = Routed {
-                limited: None,
-                forward: None,
-                location: None,
-            };
-            if let Some(route) = decision.route {
-                let index = route.index();
-                if let (Some(actions), Some(state)) =
-                    (T::ROUTES[index].actions, self.routes.get(index))
-                {
-                    if let (Some(limit), Some(rate)) = (&actions.limit, &state.limiter) {
-                        let mut ip = [0u8; 16];
-                        let key = limit.by.and_then(|k| view.key(k, &mut ip)).unwrap_or(b"");
-                        if actions::over_limit(rate, limit, key) {
-                            routed.limited = Some(limit.per.as_secs());
-                        }
-                    }
-                    if let Some(rewrite) = &actions.path {
-                        routed.forward =
-                            actions::rewrite_path(view.path, rewrite, state.rewrite.as_ref());
-                    }
-                }
-            }
-            // `ambiguous_paths: decode` forwards the path it routed on.
-            if routed.forward.is_none()
-                && T::PATHS == PathPolicy::Decode
-                && view.path != view.req.uri.path().as_bytes()
-            {
-                routed.forward = Some(view.path.to_vec());
-            }
-            if let Some(redirect) = decision.redirect() {
-                // A `{host}` needs a host: an HTTP/1.0 request may come without one.
-                let needs_host = redirect.location.contains(&crate::spec::Piece::Host);
-                if !(needs_host && view.host.is_empty()) {
-                    routed.location = Some(actions::render_location(
-                        redirect.location,
-                        view.req,
-                        view.host,
-                    ));
-                }
-            }
-            (decision, cluster, routed)
+            self.route(view)
         });
         let (decision, cluster, routed) = match routed {
             Ok(routed) => routed,

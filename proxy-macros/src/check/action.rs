@@ -11,7 +11,7 @@ use crate::normalize::normalize_path;
 use proc_macro2::Span;
 use syn::{LitInt, LitStr};
 
-const ACTIONS: [&str; 12] = [
+const ACTIONS: [&str; 11] = [
     "set_header",
     "append_header",
     "remove_header",
@@ -23,7 +23,6 @@ const ACTIONS: [&str; 12] = [
     "rewrite",
     "limit",
     "max_body",
-    "redirect",
 ];
 
 /// Actions that change the request sent upstream: meaningless on a rule that answers
@@ -59,7 +58,7 @@ const FRAMING: [&str; 8] = [
 pub fn check_actions(
     errs: &mut Errors,
     block: &ActionsBlock,
-    matcher: &Matcher,
+    matcher: Option<&Matcher>,
     preds: &[PredModel],
     answers_itself: Option<&str>,
 ) -> Option<ActionsModel> {
@@ -71,12 +70,8 @@ pub fn check_actions(
     let actions = unique_names(errs, block.actions.iter(), &once);
     for action in actions {
         let name = action.name().to_string();
-        if !ACTIONS.contains(&name.as_str()) || name == "redirect" {
-            let hint = if name == "redirect" {
-                "; a redirect is a target: `=> redirect(308, \"https://{host}{uri}\")`".to_owned()
-            } else {
-                hint_or_list(&name, &ACTIONS[..11])
-            };
+        if !ACTIONS.contains(&name.as_str()) {
+            let hint = hint_or_list(&name, &ACTIONS);
             errs.push(
                 action.name().span(),
                 format!("unknown action `{name}`{hint}"),
@@ -86,7 +81,7 @@ pub fn check_actions(
         if let (Some(target), true) = (answers_itself, UPSTREAM_ONLY.contains(&name.as_str())) {
             errs.push(
                 action.name().span(),
-                format!("`{name}` changes the request sent to a backend, but this rule answers itself (`{target}`); remove it"),
+                format!("`{name}` acts on the request sent to a backend, but this rule answers itself (`{target}`); remove it"),
             );
             continue;
         }
@@ -149,12 +144,13 @@ pub fn check_actions(
             }
         }
     }
-    if let Some((prefix, span)) = &strip {
+    // A matcher with errors was reported already: nothing to prove the prefix against.
+    if let (Some((prefix, span)), Some(matcher)) = (&strip, matcher) {
         if !guarantees_prefix(matcher, preds, prefix, 0) {
             errs.push(
                 *span,
                 format!(
-                    "`strip_prefix: \"{prefix}\"` needs a rule that only matches paths under `{prefix}`, and this rule's matcher does not guarantee it; add `path_prefix(\"{prefix}\")` to the rule"
+                    "`strip_prefix: \"{prefix}\"` needs a rule that only matches paths under `{prefix}`, and this rule's matcher does not guarantee it: every alternative of the matcher needs a `path_prefix(..)` or `path(..)` at or under `{prefix}`"
                 ),
             );
         }
@@ -281,6 +277,13 @@ fn check_header_action(
         return None;
     }
     let Some(value) = value else {
+        if n == "host" && !response {
+            errs.push(
+                name.span(),
+                "an HTTP/1.1 request needs a `Host`; replace it with `set_header(\"host\", \"..\")` instead",
+            );
+            return None;
+        }
         return Some(HeaderActionModel::Remove(n));
     };
     let v = value.value();
@@ -453,6 +456,16 @@ pub fn check_redirect(errs: &mut Errors, status: &LitInt, location: &LitStr) -> 
         errs.push(location.span(), e);
         Vec::new()
     });
+    // `{path}` and `{uri}` start with `/`: after a `/` they make `//`, which a browser
+    // reads as another host.
+    for pair in pieces.windows(2) {
+        if let [PieceModel::Text(t), PieceModel::Path | PieceModel::Uri] = pair {
+            if t.ends_with('/') {
+                errs.push(location.span(), "`/` before `{path}` or `{uri}` makes `//`, which a browser reads as another host: the path starts with its own `/`");
+                break;
+            }
+        }
+    }
     if let Some(PieceModel::Text(first)) = pieces.first() {
         let lower = first.to_ascii_lowercase();
         if !(first.starts_with('/')

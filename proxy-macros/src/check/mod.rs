@@ -116,8 +116,7 @@ pub fn check(table: &ast::RouteTable) -> Result<Model, syn::Error> {
             _ => None,
         };
         let actions = r.actions.as_ref().and_then(|block| {
-            let m = matcher.as_ref()?;
-            action::check_actions(&mut errs, block, m, &preds, answers_itself)
+            action::check_actions(&mut errs, block, matcher.as_ref(), &preds, answers_itself)
         });
         let mut target_text = print::target_text(&r.target);
         if let Some(block) = &r.actions {

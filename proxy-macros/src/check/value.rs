@@ -57,8 +57,8 @@ pub fn unique_names<'a>(
     out
 }
 
-// Rule: a size has a unit: `512b`, `64kb`, `1mb`, `2gb` (1 kb = 1024 bytes), at most 1 tb;
-// `1024` and `1mib` are errors. Returns bytes.
+// Rule: a size has a unit: `512b`, `64kb`, `1mb`, `2gb` (1 kb = 1024 bytes), at most 1 tb,
+// or is `0`; `1024` and `1mib` are errors. Returns bytes.
 pub fn size(errs: &mut Errors, v: &Value, what: &str) -> Option<u64> {
     let Value::Int(lit) = v else {
         errs.push(
@@ -72,13 +72,12 @@ pub fn size(errs: &mut Errors, v: &Value, what: &str) -> Option<u64> {
         "kb" => 1 << 10,
         "mb" => 1 << 20,
         "gb" => 1 << 30,
+        // `0b` is a binary literal to Rust: zero bytes is written `0`.
+        "" if lit.base10_digits() == "0" => return Some(0),
         "" => {
             errs.push(
                 lit.span(),
-                format!(
-                    "a size needs a unit: `{}b`, `kb`, `mb` or `gb`",
-                    lit.base10_digits()
-                ),
+                "a size needs a unit, e.g. `512b`, `64kb`, `1mb` or `2gb`",
             );
             return None;
         }

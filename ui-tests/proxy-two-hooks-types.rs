@@ -1,0 +1,11 @@
+proxy_runtime::routes! {
+    proxy Gateway(Auth, Audit);
+
+    cluster api {
+        backends: ["127.0.0.1:9001"],
+    }
+
+    route default: _ => api;
+}
+
+fn main() {}

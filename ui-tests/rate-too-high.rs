@@ -1,0 +1,12 @@
+proxy_runtime::routes! {
+    proxy Gateway;
+
+    cluster api {
+        backends: ["127.0.0.1:9001"],
+    }
+
+    route search: path_prefix("/search") => api { limit: 2000000000/s };
+    route default: _ => api;
+}
+
+fn main() {}

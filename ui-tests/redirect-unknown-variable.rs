@@ -1,0 +1,12 @@
+proxy_runtime::routes! {
+    proxy Gateway;
+
+    cluster api {
+        backends: ["127.0.0.1:9001"],
+    }
+
+    route http: host("example.com") => redirect(308, "https://{hots}{uri}");
+    route default: _ => api;
+}
+
+fn main() {}
