@@ -5,6 +5,7 @@
 
 use crate::error::Error;
 use crate::spec::{Cidr, Forwarding, HeaderAction, LimitSpec, PathRewrite, Piece, RouteSpec};
+use http::HeaderValue;
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_limits::rate::Rate;
 use regex::bytes::Regex;
@@ -220,38 +221,51 @@ pub(crate) fn add_forwarding(
     forwarding: &Forwarding,
 ) -> pingora_core::Result<()> {
     if forwarding.x_forwarded {
-        let mut xff = String::new();
-        if trusted {
+        // Built as header values directly (a static one for the scheme, the request's own
+        // `Host` value shared, the address formatted on the stack): this runs on every
+        // forwarded request by default.
+        let xff = if trusted {
+            let mut chain = String::new();
             for line in req.headers.get_all("x-forwarded-for") {
                 if let Ok(line) = std::str::from_utf8(line.as_bytes()) {
-                    if !xff.is_empty() {
-                        xff.push_str(", ");
+                    if !chain.is_empty() {
+                        chain.push_str(", ");
                     }
-                    xff.push_str(line.trim());
+                    chain.push_str(line.trim());
                 }
             }
-        }
-        if let Some(peer) = peer {
-            use std::fmt::Write;
-            if !xff.is_empty() {
-                xff.push_str(", ");
+            if let Some(peer) = peer {
+                use std::fmt::Write;
+                if !chain.is_empty() {
+                    chain.push_str(", ");
+                }
+                let _ = write!(chain, "{peer}");
             }
-            let _ = write!(xff, "{peer}");
-        }
-        if xff.is_empty() {
-            req.remove_header("x-forwarded-for");
+            (!chain.is_empty())
+                .then(|| HeaderValue::try_from(chain))
+                .transpose()
+                .map_err(|_| invalid("X-Forwarded-For"))?
         } else {
-            req.insert_header("x-forwarded-for", xff)?;
+            peer.map(ip_value)
+        };
+        match xff {
+            Some(value) => req.insert_header("x-forwarded-for", value)?,
+            None => {
+                req.remove_header("x-forwarded-for");
+            }
         }
         if !(trusted && req.headers.contains_key("x-forwarded-proto")) {
-            req.insert_header("x-forwarded-proto", if tls { "https" } else { "http" })?;
+            let proto = HeaderValue::from_static(if tls { "https" } else { "http" });
+            req.insert_header("x-forwarded-proto", proto)?;
         }
         if !(trusted && req.headers.contains_key("x-forwarded-host")) {
-            let host = req
-                .headers
-                .get(http::header::HOST)
-                .map(|h| h.as_bytes().to_vec())
-                .or_else(|| req.uri.authority().map(|a| a.as_str().as_bytes().to_vec()));
+            let host = match req.headers.get(http::header::HOST) {
+                Some(h) => Some(h.clone()),
+                None => req
+                    .uri
+                    .authority()
+                    .and_then(|a| HeaderValue::from_str(a.as_str()).ok()),
+            };
             match host {
                 Some(host) => req.insert_header("x-forwarded-host", host)?,
                 None => {
@@ -269,6 +283,24 @@ pub(crate) fn add_forwarding(
         req.append_header("via", format!("{version} {via}"))?;
     }
     Ok(())
+}
+
+/// An IP address as a header value, formatted without a heap buffer of its own.
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    use std::io::Write;
+    let mut buf = [0u8; 48];
+    let mut rest = &mut buf[..];
+    // An IPv6 address is at most 45 characters.
+    let _ = write!(rest, "{ip}");
+    let len = 48 - rest.len();
+    HeaderValue::from_bytes(&buf[..len]).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+fn invalid(what: &str) -> Box<pingora_core::Error> {
+    pingora_core::Error::explain(
+        pingora_core::ErrorType::InvalidHTTPHeader,
+        format!("{what}: not a valid header value"),
+    )
 }
 
 #[cfg(test)]
