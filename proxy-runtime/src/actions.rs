@@ -16,7 +16,44 @@ use std::net::IpAddr;
 #[derive(Default)]
 pub(crate) struct RouteState {
     pub(crate) rewrite: Option<Regex>,
-    pub(crate) limiter: Option<Rate>,
+    pub(crate) limiter: Option<RateLimiter>,
+}
+
+/// A rule's `limit`: counts requests per key and says which are over the rate.
+pub struct RateLimiter {
+    rate: Rate,
+    spec: LimitSpec,
+}
+
+impl RateLimiter {
+    /// A limiter for `spec`, its window starting now.
+    pub fn new(spec: LimitSpec) -> Self {
+        RateLimiter {
+            rate: Rate::new(spec.per),
+            spec,
+        }
+    }
+
+    /// The declaration it enforces.
+    pub fn spec(&self) -> &LimitSpec {
+        &self.spec
+    }
+
+    /// Count one request of `key`; `true` when it is over the rate. Allocates nothing.
+    ///
+    /// The estimate is a sliding window: the previous window's count, weighted by how much
+    /// of it the sliding window still covers, plus the current one's (Cloudflare's
+    /// estimator, `pingora-limits`).
+    pub fn over(&self, key: &[u8]) -> bool {
+        let current = self.rate.observe(&key, 1);
+        if current > self.spec.requests as isize {
+            return true;
+        }
+        let estimate = self.rate.rate_with(&key, |c| {
+            c.prev_samples as f64 * (1.0 - c.current_interval_fraction) + c.curr_samples as f64
+        });
+        estimate > f64::from(self.spec.requests)
+    }
 }
 
 /// The state of every rule of a table, indexed like `Table::ROUTES`.
@@ -37,24 +74,10 @@ pub(crate) fn route_states(routes: &[RouteSpec]) -> Result<Box<[RouteState]>, Er
             };
             Ok(RouteState {
                 rewrite,
-                limiter: actions.limit.map(|l| Rate::new(l.per)),
+                limiter: actions.limit.map(RateLimiter::new),
             })
         })
         .collect()
-}
-
-/// Count one request of key `key` against `limit`; `true` when it is over. The estimate is
-/// a sliding window: the previous window's count, weighted by how much of it the sliding
-/// window still covers, plus the current one's (Cloudflare's estimator, `pingora-limits`).
-pub(crate) fn over_limit(rate: &Rate, limit: &LimitSpec, key: &[u8]) -> bool {
-    let current = rate.observe(&key, 1);
-    if current > limit.requests as isize {
-        return true;
-    }
-    let estimate = rate.rate_with(&key, |c| {
-        c.prev_samples as f64 * (1.0 - c.current_interval_fraction) + c.curr_samples as f64
-    });
-    estimate > f64::from(limit.requests)
 }
 
 /// The headers of a request or of an answer, edited the same way.

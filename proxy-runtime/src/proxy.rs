@@ -68,10 +68,11 @@ impl<T: Table> Proxy<T> {
             let index = route.index();
             if let (Some(actions), Some(state)) = (T::ROUTES[index].actions, self.routes.get(index))
             {
-                if let (Some(limit), Some(rate)) = (&actions.limit, &state.limiter) {
+                if let Some(limiter) = &state.limiter {
+                    let limit = limiter.spec();
                     let mut ip = [0u8; 16];
                     let key = limit.by.and_then(|k| view.key(k, &mut ip)).unwrap_or(b"");
-                    if actions::over_limit(rate, limit, key) {
+                    if limiter.over(key) {
                         routed.limited = Some(limit.per.as_secs());
                     }
                 }

@@ -1,4 +1,5 @@
-//! `decide` allocates nothing: counted by a global allocator, per thread.
+//! `decide`, rate limits and the trusted-proxy walk allocate nothing: counted by a global
+//! allocator, per thread.
 
 /// This thread's allocations so far, counted by the runtime's allocator (the test binary
 /// enables its `count-allocations` feature).
@@ -37,4 +38,40 @@ fn decide_allocates_nothing() {
         "decide allocated {allocated} times over {} decisions",
         100 * requests.len()
     );
+}
+
+#[test]
+fn rate_limits_and_trusted_proxy_walks_allocate_nothing() {
+    use proxy_runtime::actions::{client_behind, RateLimiter};
+    use proxy_runtime::spec::{Cidr, LimitSpec};
+    let limiter = RateLimiter::new(LimitSpec {
+        requests: 50,
+        per: std::time::Duration::from_secs(60),
+        by: None,
+    });
+    let trusted = [Cidr {
+        v6: false,
+        net: u128::from(u32::from_be_bytes([127, 0, 0, 0])),
+        prefix: 8,
+    }];
+    let mut req = pingora_http::RequestHeader::build("GET", b"/", None).unwrap();
+    req.insert_header("x-forwarded-for", "203.0.113.9, 127.0.0.2")
+        .unwrap();
+    let peer = Some("127.0.0.1".parse().unwrap());
+    let _ = limiter.over(b"warm-up");
+    let before = allocations();
+    let mut over = 0;
+    for i in 0..1000u32 {
+        over += usize::from(limiter.over(&i.to_le_bytes()[..1]));
+        assert_eq!(
+            client_behind(peer, &req, &trusted),
+            Some("203.0.113.9".parse().unwrap())
+        );
+    }
+    assert_eq!(allocations() - before, 0);
+    // 256 keys (the low byte) of about 4 requests each: none over 50 a minute...
+    assert_eq!(over, 0);
+    // ...and one key past its 50.
+    let refused = (0..60).filter(|_| limiter.over(b"busy")).count();
+    assert_eq!(refused, 10);
 }
