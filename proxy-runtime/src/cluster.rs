@@ -72,6 +72,9 @@ pub struct LiveCluster {
     next: AtomicUsize,
     /// The members as Pingora `Backend`s, to ask the health registry about them.
     backends: Vec<Backend>,
+    /// The table's name and each member's address as text: metric labels, made once.
+    proxy: &'static str,
+    labels: Box<[Box<str>]>,
 }
 
 /// Per-backend state beside Pingora's active health.
@@ -95,9 +98,11 @@ impl LiveCluster {
     /// the cluster and, when it declares a health check, the background service that runs
     /// it; the caller must add that service to the server, or the check never runs.
     pub fn build(
+        proxy: &'static str,
         spec: &'static ClusterSpec,
         members: Vec<Member>,
     ) -> Result<(LiveCluster, Option<Box<dyn ServiceWithDependents>>), Error> {
+        let labels: Box<[Box<str>]> = members.iter().map(|m| m.addr.to_string().into()).collect();
         let files = peer::load_tls(spec)?;
         let peers = members
             .iter()
@@ -109,7 +114,23 @@ impl LiveCluster {
             .map(|m| backend(m.addr, m.weight))
             .collect::<BTreeSet<_>>();
         let template = peers.first().cloned();
-        let (health, service) = balancer(spec, backends, template, tracked(&members, &states))?;
+        let tracker = Tracker {
+            addrs: members.iter().map(|m| m.addr).collect(),
+            states: states.clone(),
+            proxy,
+            labels: labels.clone(),
+        };
+        if crate::metrics::enabled() {
+            // Active health starts healthy unless the cluster says otherwise.
+            let start = i64::from(!spec.health.is_some_and(|h| h.start_unhealthy));
+            for label in labels.iter() {
+                crate::metrics::metrics()
+                    .backend_healthy
+                    .with_label_values(&[proxy, spec.name, label])
+                    .set(start);
+            }
+        }
+        let (health, service) = balancer(spec, backends, template, tracker)?;
         let ring = matches!(spec.balance, Balance::Consistent(_)).then(|| {
             let buckets: Vec<Bucket> = members
                 .iter()
@@ -139,6 +160,8 @@ impl LiveCluster {
                 ring,
                 states,
                 epoch: Instant::now(),
+                proxy,
+                labels,
             },
             service,
         ))
@@ -281,6 +304,12 @@ impl LiveCluster {
             let until = self.now_ms() + passive.cooldown.as_millis() as u64;
             let previous = state.ejected_until.swap(until, Relaxed);
             if previous < self.now_ms() {
+                if crate::metrics::enabled() {
+                    crate::metrics::metrics()
+                        .ejections
+                        .with_label_values(&[self.proxy, self.spec.name, &self.labels[i]])
+                        .inc();
+                }
                 log::warn!(
                     "cluster `{}`: backend {addr} ejected for {:?} after {failures} failed requests in a row",
                     self.spec.name,
@@ -288,6 +317,15 @@ impl LiveCluster {
                 );
             }
         }
+    }
+
+    /// The metric label of backend `addr` (its address as text), or `-`.
+    pub fn label(&self, addr: SocketAddr) -> &str {
+        self.members
+            .iter()
+            .position(|m| m.addr == addr)
+            .and_then(|i| self.labels.get(i))
+            .map_or("-", |l| l)
     }
 
     /// The peer to connect to for backend `addr`.
@@ -299,17 +337,13 @@ impl LiveCluster {
 
 type Service = Option<Box<dyn ServiceWithDependents>>;
 
-fn tracked(members: &[Member], states: &Arc<[MemberState]>) -> Tracker {
-    Tracker {
-        addrs: members.iter().map(|m| m.addr).collect(),
-        states: states.clone(),
-    }
-}
-
-/// Where a health check reports its successes (for `start: unhealthy`).
+/// Where a health check reports its successes (for `start: unhealthy`) and its results
+/// (metrics).
 struct Tracker {
     addrs: Vec<SocketAddr>,
     states: Arc<[MemberState]>,
+    proxy: &'static str,
+    labels: Box<[Box<str>]>,
 }
 
 fn balancer(
@@ -415,11 +449,21 @@ struct Tracked {
 impl HealthCheck for Tracked {
     async fn check(&self, target: &Backend) -> pingora_core::Result<()> {
         let result = self.inner.check(target).await;
+        let i = target
+            .addr
+            .as_inet()
+            .and_then(|a| self.tracker.addrs.iter().position(|m| m == a));
+        if let (true, Some(label)) = (
+            crate::metrics::enabled(),
+            i.and_then(|i| self.tracker.labels.get(i)),
+        ) {
+            let outcome = if result.is_ok() { "ok" } else { "failed" };
+            crate::metrics::metrics()
+                .health_checks
+                .with_label_values(&[self.tracker.proxy, self.cluster, label, outcome])
+                .inc();
+        }
         if result.is_ok() {
-            let i = target
-                .addr
-                .as_inet()
-                .and_then(|a| self.tracker.addrs.iter().position(|m| m == a));
             if let Some(i) = i {
                 let first = !self.tracker.states[i].checked_ok.swap(true, Relaxed);
                 if first && self.start_unhealthy {
@@ -435,6 +479,19 @@ impl HealthCheck for Tracked {
     }
 
     async fn health_status_change(&self, target: &Backend, healthy: bool) {
+        let i = target
+            .addr
+            .as_inet()
+            .and_then(|a| self.tracker.addrs.iter().position(|m| m == a));
+        if let (true, Some(label)) = (
+            crate::metrics::enabled(),
+            i.and_then(|i| self.tracker.labels.get(i)),
+        ) {
+            crate::metrics::metrics()
+                .backend_healthy
+                .with_label_values(&[self.tracker.proxy, self.cluster, label])
+                .set(i64::from(healthy));
+        }
         self.inner.health_status_change(target, healthy).await
     }
 

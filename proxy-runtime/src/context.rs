@@ -63,6 +63,12 @@ impl<T: Table> Ctx<T> {
     pub fn cluster_name(&self) -> &'static str {
         self.cluster.map_or("-", Id::name)
     }
+
+    /// How long the backend took to answer with its head (the latest attempt), once it
+    /// has.
+    pub fn upstream_duration(&self) -> Option<Duration> {
+        self.state.upstream_time
+    }
 }
 
 impl<T: Table> Default for Ctx<T> {
@@ -102,6 +108,11 @@ pub(crate) struct RequestState {
     pub(crate) forward_path: Option<Vec<u8>>,
     /// Request body bytes read so far, for a rule's `max_body`.
     pub(crate) body_bytes: u64,
+    /// When the latest attempt's backend was chosen, and how long until its answer's head.
+    pub(crate) upstream_started: Option<Instant>,
+    pub(crate) upstream_time: Option<Duration>,
+    /// Counted in `switchyard_requests_in_flight` (to be taken out once, at the end).
+    pub(crate) in_flight: bool,
 }
 
 /// Why a request found no backend to send to.

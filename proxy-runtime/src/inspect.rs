@@ -66,6 +66,63 @@ pub fn describe<T: Table>(launch: &Launch<T>) -> String {
     s
 }
 
+/// The table as JSON (`--routes --json`): the same facts as [`describe`], for tools.
+pub fn describe_json<T: Table>(launch: &Launch<T>) -> String {
+    use serde_json::json;
+    let routes: Vec<_> = T::ROUTES
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "matcher": r.matcher,
+                "target": r.target,
+                "trace": r.trace,
+                "has_actions": r.actions.is_some(),
+            })
+        })
+        .collect();
+    let clusters: Vec<_> = T::CLUSTERS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let backends: Vec<_> = launch
+                .members(i)
+                .iter()
+                .map(|m| json!({ "addr": m.addr.to_string(), "weight": m.weight }))
+                .collect();
+            json!({
+                "name": c.name,
+                "balance": format!("{:?}", c.balance),
+                "health": c.health.map(|h| json!({
+                    "kind": format!("{:?}", h.kind),
+                    "every_ms": h.every.as_millis() as u64,
+                    "fall": h.fall,
+                    "rise": h.rise,
+                })),
+                "retries": c.retries,
+                "passive": c.passive.map(|p| json!({
+                    "failures": p.failures,
+                    "cooldown_ms": p.cooldown.as_millis() as u64,
+                    "count_5xx": p.count_5xx,
+                })),
+                "backup": c.backup.and_then(|b| T::CLUSTERS.get(b)).map(|b| b.name),
+                "backends_overridden": launch.is_overridden(i),
+                "backends": backends,
+            })
+        })
+        .collect();
+    json!({
+        "proxy": T::NAME,
+        "ambiguous_paths": format!("{:?}", T::PATHS).to_lowercase(),
+        "forwarded_headers": T::FORWARDING.x_forwarded,
+        "via": T::FORWARDING.via,
+        "trusted_proxies": T::TRUSTED_PROXIES.len(),
+        "routes": routes,
+        "clusters": clusters,
+    })
+    .to_string()
+}
+
 /// Which rule and target `METHOD URL` gets.
 pub fn explain<T: Table>(
     request: &str,

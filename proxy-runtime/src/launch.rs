@@ -6,6 +6,7 @@
 //! clusters and their health-check services. A new listener kind or option is added here,
 //! once.
 
+use crate::access_log::{AccessLog, AccessLogConfig};
 use crate::cluster::{LiveCluster, Member};
 use crate::error::Error;
 use crate::proxy::Proxy;
@@ -65,6 +66,20 @@ pub struct Launch<T: Table> {
     pub pingora: Option<Opt>,
     /// The table's hooks (`proxy Gateway(Auth);`, or `NoHooks`): required to start.
     pub hooks: Option<T::Hooks>,
+    /// Where Prometheus metrics are served (`--metrics`); `None`: no metrics are recorded.
+    /// A port of 0 is replaced by a free one.
+    pub metrics: Option<SocketAddr>,
+    /// The access log (`--access-log`, `--access-log-format`); off by default.
+    pub access_log: AccessLogConfig,
+}
+
+/// What a started server listens on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bound {
+    /// The proxy's listeners, ports of 0 replaced.
+    pub listeners: Vec<SocketAddr>,
+    /// The metrics endpoint, when there is one.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl<T: Table> Default for Launch<T> {
@@ -79,6 +94,8 @@ impl<T: Table> Default for Launch<T> {
             keepalive_requests: Some(KEEPALIVE_REQUESTS),
             pingora: None,
             hooks: None,
+            metrics: None,
+            access_log: AccessLogConfig::default(),
         }
     }
 }
@@ -149,7 +166,7 @@ impl<T: Table> Launch<T> {
     /// Build the Pingora server this launch describes: configuration, listeners (ports of
     /// 0 replaced by free ones), live clusters and their health-check services. Returns the
     /// server, ready to `run`, and the addresses it listens on.
-    pub fn into_server(mut self) -> Result<(Server, Vec<SocketAddr>), Error> {
+    pub fn into_server(mut self) -> Result<(Server, Bound), Error> {
         if self.listeners.is_empty() {
             self.listeners.push(Listener::Tcp(DEFAULT_LISTEN));
         }
@@ -192,6 +209,11 @@ impl<T: Table> Launch<T> {
             .or(Some(DEFAULT_GRACE_SECONDS));
         let mut server = Server::new_with_opt_and_conf(opt, conf);
         server.bootstrap();
+        let metrics = self.metrics.map(pick_port).transpose()?;
+        if metrics.is_some() {
+            // Before the clusters: they record health from their first check.
+            crate::metrics::enable();
+        }
 
         let mut clusters = Vec::with_capacity(T::CLUSTERS.len());
         let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
@@ -200,7 +222,7 @@ impl<T: Table> Launch<T> {
             if members.is_empty() {
                 return Err(Error::EmptyCluster(spec.name));
             }
-            let (cluster, service) = LiveCluster::build(spec, members)?;
+            let (cluster, service) = LiveCluster::build(T::NAME, spec, members)?;
             clusters.push(cluster);
             services.extend(service);
         }
@@ -211,7 +233,9 @@ impl<T: Table> Launch<T> {
                 T::NAME
             ),
         })?;
-        let proxy = Proxy::<T>::new(clusters.into(), hooks)?;
+        let access_log = AccessLog::start(&self.access_log, T::NAME)?;
+        let proxy =
+            Proxy::<T>::new(clusters.into(), hooks)?.observed(metrics.is_some(), access_log);
         let mut service =
             pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, T::NAME);
         if let Some(app) = service.app_logic_mut() {
@@ -238,7 +262,19 @@ impl<T: Table> Launch<T> {
         for s in services {
             server.add_boxed_service(s);
         }
-        Ok((server, listeners.iter().map(Listener::addr).collect()))
+        if let Some(addr) = metrics {
+            let mut exporter = pingora_core::services::listening::Service::new(
+                format!("{} metrics", T::NAME),
+                pingora_core::apps::http_app::HttpServer::new_app(crate::metrics::Exporter),
+            );
+            exporter.add_tcp(&addr.to_string());
+            server.add_service(exporter);
+        }
+        let bound = Bound {
+            listeners: listeners.iter().map(Listener::addr).collect(),
+            metrics,
+        };
+        Ok((server, bound))
     }
 }
 

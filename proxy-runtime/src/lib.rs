@@ -37,6 +37,7 @@
 //! (upstream connection options); [`proxy`] (the Pingora `ProxyHttp` shim); [`inspect`]
 //! (`--routes` and `--explain`).
 
+pub mod access_log;
 pub mod actions;
 #[cfg(feature = "mimalloc")]
 pub mod alloc;
@@ -47,6 +48,7 @@ pub mod error;
 pub mod hooks;
 pub mod inspect;
 pub mod launch;
+pub mod metrics;
 pub mod normalize;
 pub mod peer;
 pub mod proxy;
@@ -55,10 +57,11 @@ pub mod server;
 pub mod spec;
 pub mod table;
 
+pub use access_log::AccessLogConfig;
 pub use context::Ctx;
 pub use error::Error;
 pub use hooks::{Answer, Flow, Hooks, NoHooks};
-pub use launch::{Launch, Listener};
+pub use launch::{Bound, Launch, Listener};
 pub use server::{serve, serve_from, serve_from_with, serve_with, Builder, Handle};
 pub use spec::{PathPolicy, Response, Target};
 pub use table::{Decision, Id, Table};

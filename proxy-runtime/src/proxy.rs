@@ -1,11 +1,13 @@
 //! The `ProxyHttp` shim every generated table runs in: decide, then select, then connect.
 
+use crate::access_log::{AccessLog, Entry};
 use crate::actions::{self, RouteState};
 use crate::cluster::{LiveCluster, Outcome};
 use crate::conform;
 use crate::context::{Ctx, RequestState, Unavailable};
 use crate::error::Error;
 use crate::hooks::{Answer, Flow, Hooks};
+use crate::metrics;
 use crate::request::{BadRequest, RequestView};
 use crate::spec::{Actions, PathPolicy, SplitSpec, Target};
 use crate::table::{Decision, Id, Table};
@@ -30,6 +32,10 @@ pub struct Proxy<T: Table> {
     hooks: T::Hooks,
     /// Per rule: its compiled rewrite and rate counter.
     routes: Box<[RouteState]>,
+    /// Record metrics (a metrics address is configured).
+    metrics: bool,
+    /// The access log, when it is on.
+    access_log: Option<AccessLog>,
 }
 
 impl<T: Table> Proxy<T> {
@@ -46,7 +52,27 @@ impl<T: Table> Proxy<T> {
             keyed,
             hooks,
             routes: actions::route_states(T::ROUTES)?,
+            metrics: false,
+            access_log: None,
         })
+    }
+
+    /// Record metrics and write the access log as configured.
+    pub fn observed(mut self, metrics: bool, access_log: Option<AccessLog>) -> Self {
+        self.metrics = metrics;
+        self.access_log = access_log;
+        self
+    }
+
+    /// A retry is decided for a request at cluster `index`.
+    fn count_retry(&self, index: usize) {
+        if self.metrics {
+            let name = self.clusters.get(index).map_or("-", LiveCluster::name);
+            metrics::metrics()
+                .retries
+                .with_label_values(&[T::NAME, name])
+                .inc();
+        }
     }
 
     /// Route a request: the decision, the cluster index (a split's arm picked), and what
@@ -323,6 +349,13 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         // previous answer are served one after another, answers in order. Pingora keeps it
         // on for the rest of the connection; off, it drops every request after the first.
         session.set_pipelining_enabled(true);
+        if self.metrics {
+            metrics::metrics()
+                .in_flight
+                .with_label_values(&[T::NAME])
+                .inc();
+            ctx.state.in_flight = true;
+        }
         let head = match conform::check_head(session.req_header()) {
             Ok(head) => head,
             Err(bad) => return refuse::<T>(session, bad).await,
@@ -347,6 +380,12 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         ctx.route = decision.route;
         ctx.state.primary = cluster;
         ctx.cluster = cluster.and_then(T::ClusterId::at);
+        if let (Some(_), true) = (routed.limited, self.metrics) {
+            metrics::metrics()
+                .rate_limited
+                .with_label_values(&[T::NAME, ctx.route_name()])
+                .inc();
+        }
         if let Some(window) = routed.limited {
             log::info!(
                 "{}: route `{}`: over its rate limit (429)",
@@ -478,7 +517,65 @@ impl<T: Table> ProxyHttp for Proxy<T> {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&PError>, ctx: &mut Self::CTX) {
-        self.hooks.log(session, e, ctx).await
+        self.hooks.log(session, e, ctx).await;
+        if !self.metrics && self.access_log.is_none() {
+            return;
+        }
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let backend = match (self.cluster_of(ctx.cluster), ctx.backend) {
+            (Some(c), Some(addr)) => c.label(addr),
+            _ => "-",
+        };
+        if self.metrics {
+            let m = metrics::metrics();
+            m.requests
+                .with_label_values(&[
+                    T::NAME,
+                    ctx.route_name(),
+                    ctx.cluster_name(),
+                    backend,
+                    metrics::status_class(status),
+                ])
+                .inc();
+            m.request_seconds
+                .with_label_values(&[T::NAME, ctx.route_name()])
+                .observe(ctx.elapsed().as_secs_f64());
+            if ctx.state.in_flight {
+                m.in_flight.with_label_values(&[T::NAME]).dec();
+                ctx.state.in_flight = false;
+            }
+        }
+        if let Some(log) = &self.access_log {
+            let req = session.req_header();
+            let host = req
+                .headers
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| req.uri.host())
+                .unwrap_or("");
+            let target = req.uri.path_and_query().map_or("", |p| p.as_str());
+            let entry = Entry {
+                client: ctx.client,
+                method: req.method.as_str(),
+                host,
+                target,
+                status,
+                route: ctx.route_name(),
+                cluster: ctx.cluster_name(),
+                backend: ctx.backend,
+                tries: ctx.tries,
+                upstream: ctx.state.upstream_time,
+                total: ctx.elapsed(),
+                bytes_in: session.body_bytes_read(),
+                bytes_out: session.body_bytes_sent(),
+            };
+            if !log.record(&entry) && self.metrics {
+                metrics::metrics()
+                    .access_log_dropped
+                    .with_label_values(&[T::NAME])
+                    .inc();
+            }
+        }
     }
 
     async fn upstream_peer(
@@ -509,6 +606,8 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 ctx.cluster = T::ClusterId::at(index);
                 ctx.backend = Some(addr);
                 ctx.tries += 1;
+                ctx.state.upstream_started = Some(std::time::Instant::now());
+                ctx.state.upstream_time = None;
                 let peer = cluster.peer(addr).ok_or_else(|| {
                     PError::explain(ErrorType::InternalError, "selected backend has no peer")
                 })?;
@@ -557,6 +656,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         // A connect failure never reached the backend: always safe to try another one.
         if ctx.tries <= cluster.retries().0 {
             e.set_retry(true);
+            self.count_retry(index);
         } else if !timed_out(&e) {
             // The last try the cluster allows was refused or reset: every backend tried
             // failed (a timeout stays a 504, answered from the error).
@@ -597,6 +697,9 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             e.set_retry(false);
         } else if ctx.tries <= retries {
             e.set_retry(true);
+            if let Some(index) = ctx.cluster.map(Id::index) {
+                self.count_retry(index);
+            }
         } else {
             e.retry.decide_reuse(client_reused);
         }
@@ -612,6 +715,16 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         if let (Some(cluster), Some(addr)) = (self.cluster_of(ctx.cluster), ctx.backend) {
             let server_error = upstream_response.status.is_server_error();
             cluster.report(addr, Outcome::Answered { server_error });
+            if let Some(started) = ctx.state.upstream_started {
+                let took = started.elapsed();
+                ctx.state.upstream_time = Some(took);
+                if self.metrics {
+                    metrics::metrics()
+                        .upstream_seconds
+                        .with_label_values(&[T::NAME, cluster.name(), cluster.label(addr)])
+                        .observe(took.as_secs_f64());
+                }
+            }
         }
         Ok(())
     }

@@ -2,8 +2,9 @@
 //! [`Builder`] (a background thread, for tests and embedding). Both produce a
 //! [`Launch`] and start it the same way.
 
+use crate::access_log::{AccessLogConfig, Format};
 use crate::error::Error;
-use crate::inspect::{describe, explain};
+use crate::inspect::{describe, describe_json, explain};
 use crate::launch::{parse_addr, parse_member, Launch, Listener};
 use crate::table::Table;
 use clap::Parser;
@@ -41,9 +42,23 @@ pub struct Cli {
     /// (`@N` sets a weight; default 1). Repeatable.
     #[arg(long = "backend", value_name = "CLUSTER=ADDR[@W][,ADDR[@W]...]")]
     pub backend: Vec<String>,
+    /// Serve Prometheus metrics on ADDR (`127.0.0.1:9100`, or a port alone for
+    /// 127.0.0.1). Off by default: nothing is recorded.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics: Option<String>,
+    /// Write one line per request: `-` for standard output, a file path, or `off` (the
+    /// default). SIGUSR1 reopens the file.
+    #[arg(long, value_name = "PATH|-|off")]
+    pub access_log: Option<String>,
+    /// The access log's format.
+    #[arg(long, value_name = "json|logfmt", default_value = "json")]
+    pub access_log_format: AccessLogFormat,
     /// Print the routing table and the clusters, then exit.
     #[arg(long)]
     pub routes: bool,
+    /// With --routes: print it as JSON.
+    #[arg(long, requires = "routes")]
+    pub json: bool,
     /// Show which rule and cluster a request gets, e.g. `GET http://api.example.com/v2/x`,
     /// then exit.
     #[arg(long, value_name = "'METHOD URL'")]
@@ -59,6 +74,24 @@ pub struct Cli {
     /// The client address for --explain.
     #[arg(long, value_name = "IP", requires = "explain")]
     pub client: Option<std::net::IpAddr>,
+}
+
+/// `--access-log-format`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    /// One JSON object per line.
+    Json,
+    /// `key=value` pairs.
+    Logfmt,
+}
+
+/// A metrics address: `IP:PORT`, or a port alone for 127.0.0.1 (metrics stay on loopback
+/// unless an address says otherwise).
+pub fn metrics_addr(arg: &str) -> Result<SocketAddr, Error> {
+    match arg.parse::<u16>() {
+        Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => parse_addr("--metrics", arg),
+    }
 }
 
 /// Parse the command line and run the proxy until SIGTERM/SIGINT. On a configuration
@@ -110,7 +143,11 @@ fn run_cli<T: Table>(cli: Cli, hooks: T::Hooks) -> Result<(), Error> {
         launch.backend_arg(arg)?;
     }
     if cli.routes {
-        print!("{}", describe(&launch));
+        if cli.json {
+            println!("{}", describe_json(&launch));
+        } else {
+            print!("{}", describe(&launch));
+        }
         return Ok(());
     }
     if let Some(request) = &cli.explain {
@@ -133,10 +170,23 @@ fn run_cli<T: Table>(cli: Cli, hooks: T::Hooks) -> Result<(), Error> {
     if let Some(n) = cli.keepalive_requests {
         launch.keepalive_requests = (n > 0).then_some(n);
     }
+    if let Some(addr) = &cli.metrics {
+        launch.metrics = Some(metrics_addr(addr)?);
+    }
+    if let Some(dest) = &cli.access_log {
+        launch.access_log.destination = AccessLogConfig::destination_arg(dest);
+    }
+    launch.access_log.format = match cli.access_log_format {
+        AccessLogFormat::Json => Format::Json,
+        AccessLogFormat::Logfmt => Format::Logfmt,
+    };
     launch.pingora = Some(cli.pingora);
-    let (server, addrs) = launch.into_server()?;
-    for addr in &addrs {
+    let (server, bound) = launch.into_server()?;
+    for addr in &bound.listeners {
         log::info!("{} listening on http://{addr}", T::NAME);
+    }
+    if let Some(addr) = bound.metrics {
+        log::info!("{} metrics on http://{addr}/metrics", T::NAME);
     }
     server.run(RunArgs::default());
     Ok(())
@@ -221,6 +271,22 @@ impl<T: Table> Builder<T> {
         self
     }
 
+    /// Serve Prometheus metrics on `addr` (a port of 0 picks a free one: see
+    /// [`Handle::metrics_addr`]).
+    pub fn metrics(mut self, addr: impl AsRef<str>) -> Self {
+        match metrics_addr(addr.as_ref()) {
+            Ok(addr) => self.launch.metrics = Some(addr),
+            Err(e) => self.fail(e),
+        }
+        self
+    }
+
+    /// Write the access log as `config` says.
+    pub fn access_log(mut self, config: AccessLogConfig) -> Self {
+        self.launch.access_log = config;
+        self
+    }
+
     /// Replace the table's hooks with this value.
     pub fn hooks(mut self, hooks: T::Hooks) -> Self {
         self.launch.hooks = Some(hooks);
@@ -248,7 +314,7 @@ impl<T: Table> Builder<T> {
                 .listeners
                 .push(Listener::Tcp(SocketAddr::from(([127, 0, 0, 1], 0))));
         }
-        let (server, addrs) = self.launch.into_server()?;
+        let (server, bound) = self.launch.into_server()?;
         let (tx, rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::Builder::new()
             .name(format!("{}-server", T::NAME))
@@ -261,12 +327,13 @@ impl<T: Table> Builder<T> {
                 what: format!("server thread: {e}"),
             })?;
         let handle = Handle {
-            addrs,
+            addrs: bound.listeners,
+            metrics: bound.metrics,
             stop: Some(tx),
             thread: Some(thread),
         };
         let deadline = Instant::now() + Duration::from_secs(10);
-        for addr in &handle.addrs {
+        for addr in handle.addrs.iter().chain(&handle.metrics) {
             while TcpStream::connect_timeout(addr, Duration::from_millis(200)).is_err() {
                 if Instant::now() > deadline {
                     return Err(Error::Startup {
@@ -297,6 +364,7 @@ impl ShutdownSignalWatch for OnSignal {
 /// A proxy running on a background thread. Dropping it shuts the proxy down.
 pub struct Handle {
     addrs: Vec<SocketAddr>,
+    metrics: Option<SocketAddr>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -310,6 +378,11 @@ impl Handle {
     /// All addresses the proxy listens on.
     pub fn addrs(&self) -> &[SocketAddr] {
         &self.addrs
+    }
+
+    /// Where its metrics are served, when they are (`Builder::metrics`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics
     }
 
     /// Stop the proxy and wait for its thread to end.

@@ -33,7 +33,9 @@ async fn main() {
                     weight: b.weight,
                 })
                 .collect();
-            LiveCluster::build(spec, members).expect("cluster").0
+            LiveCluster::build("Probe", spec, members)
+                .expect("cluster")
+                .0
         })
         .collect();
     let conf = Arc::new(pingora_core::server::configuration::ServerConf::default());
