@@ -7,6 +7,8 @@
 #   PROXIES="nginx switchyard" DURATION=5 ROUNDS=2 bash bench/e2e.sh   # fewer proxies
 #   PROXIES="nginx nginx-xff pingora-handwritten switchyard switchyard-hooks switchyard-plain" \
 #     bash bench/e2e.sh   # the cost of hooks and of forwarding headers, beside nginx's
+#   PROXIES="nginx nginx-log switchyard switchyard-observed" bash bench/e2e.sh
+#                         # the cost of metrics and the access log, beside nginx's access_log
 #
 # Each round measures every proxy once (closed loop, then fixed rate); the tables report
 # the median over the rounds, so that a slow spell of the machine does not land on one
@@ -110,6 +112,12 @@ backend sticky
   server s2 127.0.0.1:18082
   server s3 127.0.0.1:18083
 EOF
+
+# nginx with its access log on (the default `combined` format, to a file), on port 6197.
+mkdir -p "$WORK/nginx-log"
+sed -e "s#$WORK/nginx/#$WORK/nginx-log/#g" -e 's/6192/6197/g' \
+  -e "0,/access_log off;/s##access_log $WORK/nginx-log/access.log;#" \
+  "$WORK/nginx/nginx.conf" > "$WORK/nginx-log/nginx.conf"
 
 # --- wrk scenarios -----------------------------------------------------------------------
 cat > "$WORK/rr.lua" <<'EOF'
@@ -257,6 +265,9 @@ for round in $(seq 1 "$ROUNDS"); do
     # The same table with a hooks type left at its defaults, and without forwarding headers.
     switchyard-hooks) measure "$round" switchyard-hooks 6195 INT env SWITCHYARD_BENCH_TABLE=hooks RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6195 --threads 1 --keepalive-requests 10000000 ;;
     switchyard-plain) measure "$round" switchyard-plain 6196 INT env SWITCHYARD_BENCH_TABLE=plain RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6196 --threads 1 --keepalive-requests 10000000 ;;
+    # The default table with metrics recorded and served, and the access log to a file.
+    switchyard-observed) measure "$round" switchyard-observed 6198 INT env RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6198 --threads 1 --keepalive-requests 10000000 --metrics 127.0.0.1:0 --access-log "$WORK/switchyard-access.log" ;;
+    nginx-log) measure "$round" nginx-log 6197 TERM "$NGINX" -p "$WORK/nginx-log" -c "$WORK/nginx-log/nginx.conf" -g 'daemon off;' ;;
     nginx-xff) measure "$round" nginx-xff 6194 TERM "$NGINX" -p "$WORK/nginx-xff" -c "$WORK/nginx-xff/nginx.conf" -g 'daemon off;' ;;
     *) echo "e2e: unknown proxy $proxy in PROXIES" >&2; exit 2 ;;
     esac

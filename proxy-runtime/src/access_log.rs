@@ -1,8 +1,8 @@
 //! The access log: one line per request, JSON or logfmt, written by a thread of its own.
 //!
 //! A worker formats the line and hands it over a bounded channel without waiting; the
-//! writer thread buffers lines and writes them to stdout or a file, flushing when the
-//! channel is idle. A worker never blocks on the log: when the writer falls behind by
+//! writer thread wakes every 50 ms, writes what has queued to stdout or a file and
+//! flushes. A worker never blocks on the log: when the writer falls behind by
 //! more than [`QUEUE`] lines, a line is dropped and counted
 //! (`switchyard_access_log_dropped_total`). SIGUSR1 makes the writer reopen its file (log
 //! rotation: move the file away, send the signal, the next lines go to a new file of the
@@ -13,7 +13,7 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -73,7 +73,8 @@ pub struct Entry<'a> {
     pub status: u16,
     pub route: &'static str,
     pub cluster: &'static str,
-    pub backend: Option<std::net::SocketAddr>,
+    /// The backend's address as text (its metric label).
+    pub backend: Option<&'a str>,
     pub tries: u32,
     pub upstream: Option<Duration>,
     pub total: Duration,
@@ -161,7 +162,11 @@ impl AccessLog {
     }
 }
 
-/// The writer thread: lines into a buffer, flushed when the queue is idle; the file
+/// How often the writer wakes to write what has queued. Workers never wake it: a wake-up
+/// per line would cost each request two context switches.
+const EVERY: Duration = Duration::from_millis(50);
+
+/// The writer thread: every [`EVERY`], the queued lines into a buffer and out; the file
 /// reopened when SIGUSR1 was received. Ends when every sender is gone.
 fn write_lines(
     rx: Receiver<String>,
@@ -171,25 +176,29 @@ fn write_lines(
 ) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, first);
     loop {
-        match rx.recv_timeout(Duration::from_millis(200)) {
-            Ok(line) => {
-                if let Err(e) = out.write_all(line.as_bytes()) {
-                    log::warn!("access log: {e}");
+        std::thread::sleep(EVERY);
+        let mut gone = false;
+        loop {
+            match rx.try_recv() {
+                Ok(line) => {
+                    if let Err(e) = out.write_all(line.as_bytes()) {
+                        log::warn!("access log: {e}");
+                    }
                 }
-                // Drain what else is queued before flushing.
-                continue;
-            }
-            Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => {
-                let _ = out.flush();
-                return;
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Disconnected) => {
+                    gone = true;
+                    break;
+                }
             }
         }
         let _ = out.flush();
+        if gone {
+            return;
+        }
         if reopen.swap(false, Ordering::Relaxed) {
             match open() {
                 Ok(new) => {
-                    let _ = out.flush();
                     out = std::io::BufWriter::with_capacity(64 * 1024, new);
                     log::info!("access log reopened");
                 }
@@ -199,14 +208,35 @@ fn write_lines(
     }
 }
 
-/// `2026-12-01T17:20:00.123Z` for now.
+/// `2026-12-01T17:20:00.123Z` for now. The part up to the second is made once a second per
+/// thread: the access log writes a line per request.
 fn now_rfc3339(out: &mut String) {
+    thread_local! {
+        static SECOND: std::cell::RefCell<(u64, String)> = const {
+            std::cell::RefCell::new((u64::MAX, String::new()))
+        };
+    }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs();
+    SECOND.with(|cell| {
+        let mut cached = cell.borrow_mut();
+        if cached.0 != secs {
+            cached.1.clear();
+            civil_second(secs, &mut cached.1);
+            cached.0 = secs;
+        }
+        out.push_str(&cached.1);
+    });
+    out.push('.');
+    push_padded(out, u64::from(now.subsec_millis()), 3);
+    out.push('Z');
+}
+
+/// `2026-12-01T17:20:00` for `secs` since 1970 (UTC; Howard Hinnant's civil-from-days).
+fn civil_second(secs: u64, out: &mut String) {
     let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
@@ -218,29 +248,60 @@ fn now_rfc3339(out: &mut String) {
     let year = yoe + era * 400 + i64::from(month <= 2);
     let _ = write!(
         out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}",
         rem / 3600,
         rem % 3600 / 60,
-        rem % 60,
-        now.subsec_millis()
+        rem % 60
     );
 }
 
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e6).round() / 1e3
+/// `n` in decimal, at least `width` digits (zero-padded), without the formatting machinery.
+fn push_padded(out: &mut String, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    let start = i.min(buf.len() - width.min(buf.len()));
+    // Only ASCII digits were written.
+    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or("0"));
+}
+
+fn push_uint(out: &mut String, n: u64) {
+    push_padded(out, n, 1);
+}
+
+/// A duration in milliseconds with three decimals: `1.234`.
+fn push_ms(out: &mut String, d: Duration) {
+    let us = d.as_micros() as u64;
+    push_uint(out, us / 1000);
+    out.push('.');
+    push_padded(out, us % 1000, 3);
 }
 
 /// `s` as a JSON string, quotes included.
 fn json_str(out: &mut String, s: &str) {
     out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+    if !s
+        .bytes()
+        .any(|b| b < 0x20 || b == b'"' || b == b'\\' || b == 0x7f)
+    {
+        out.push_str(s);
+    } else {
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
             }
-            c => out.push(c),
         }
     }
     out.push('"');
@@ -263,31 +324,31 @@ fn json_line(e: &Entry<'_>) -> String {
     json_str(&mut s, e.host);
     s.push_str(",\"path\":");
     json_str(&mut s, e.target);
-    let _ = write!(s, ",\"status\":{},\"route\":", e.status);
+    s.push_str(",\"status\":");
+    push_uint(&mut s, u64::from(e.status));
+    s.push_str(",\"route\":");
     json_str(&mut s, e.route);
     s.push_str(",\"cluster\":");
     json_str(&mut s, e.cluster);
     s.push_str(",\"backend\":");
     match e.backend {
-        Some(b) => {
-            let _ = write!(s, "\"{b}\"");
-        }
+        Some(b) => json_str(&mut s, b),
         None => s.push_str("null"),
     }
-    let _ = write!(s, ",\"tries\":{},\"upstream_ms\":", e.tries);
+    s.push_str(",\"tries\":");
+    push_uint(&mut s, u64::from(e.tries));
+    s.push_str(",\"upstream_ms\":");
     match e.upstream {
-        Some(d) => {
-            let _ = write!(s, "{}", ms(d));
-        }
+        Some(d) => push_ms(&mut s, d),
         None => s.push_str("null"),
     }
-    let _ = writeln!(
-        s,
-        ",\"total_ms\":{},\"bytes_in\":{},\"bytes_out\":{}}}",
-        ms(e.total),
-        e.bytes_in,
-        e.bytes_out
-    );
+    s.push_str(",\"total_ms\":");
+    push_ms(&mut s, e.total);
+    s.push_str(",\"bytes_in\":");
+    push_uint(&mut s, e.bytes_in as u64);
+    s.push_str(",\"bytes_out\":");
+    push_uint(&mut s, e.bytes_out as u64);
+    s.push_str("}\n");
     s
 }
 
@@ -321,31 +382,28 @@ fn logfmt_line(e: &Entry<'_>) -> String {
     logfmt_value(&mut s, e.host);
     s.push_str(" path=");
     logfmt_value(&mut s, e.target);
-    let _ = write!(
-        s,
-        " status={} route={} cluster={} backend=",
-        e.status, e.route, e.cluster
-    );
-    match e.backend {
-        Some(b) => {
-            let _ = write!(s, "{b}");
-        }
-        None => s.push('-'),
-    }
-    let _ = write!(s, " tries={} upstream_ms=", e.tries);
+    s.push_str(" status=");
+    push_uint(&mut s, u64::from(e.status));
+    s.push_str(" route=");
+    s.push_str(e.route);
+    s.push_str(" cluster=");
+    s.push_str(e.cluster);
+    s.push_str(" backend=");
+    s.push_str(e.backend.unwrap_or("-"));
+    s.push_str(" tries=");
+    push_uint(&mut s, u64::from(e.tries));
+    s.push_str(" upstream_ms=");
     match e.upstream {
-        Some(d) => {
-            let _ = write!(s, "{}", ms(d));
-        }
+        Some(d) => push_ms(&mut s, d),
         None => s.push('-'),
     }
-    let _ = writeln!(
-        s,
-        " total_ms={} bytes_in={} bytes_out={}",
-        ms(e.total),
-        e.bytes_in,
-        e.bytes_out
-    );
+    s.push_str(" total_ms=");
+    push_ms(&mut s, e.total);
+    s.push_str(" bytes_in=");
+    push_uint(&mut s, e.bytes_in as u64);
+    s.push_str(" bytes_out=");
+    push_uint(&mut s, e.bytes_out as u64);
+    s.push('\n');
     s
 }
 
@@ -362,7 +420,7 @@ mod tests {
             status: 200,
             route: "api",
             cluster: "api",
-            backend: Some("127.0.0.1:9001".parse().unwrap()),
+            backend: Some("127.0.0.1:9001"),
             tries: 1,
             upstream: Some(Duration::from_micros(1234)),
             total: Duration::from_micros(2500),
@@ -378,7 +436,7 @@ mod tests {
         let rest = line.split_once("\",\"client\"").unwrap().1;
         assert_eq!(
             rest,
-            ":\"127.0.0.1\",\"method\":\"GET\",\"host\":\"a.example.com\",\"path\":\"/x?q=\\\"1\\\" 2\",\"status\":200,\"route\":\"api\",\"cluster\":\"api\",\"backend\":\"127.0.0.1:9001\",\"tries\":1,\"upstream_ms\":1.234,\"total_ms\":2.5,\"bytes_in\":3,\"bytes_out\":12}\n"
+            ":\"127.0.0.1\",\"method\":\"GET\",\"host\":\"a.example.com\",\"path\":\"/x?q=\\\"1\\\" 2\",\"status\":200,\"route\":\"api\",\"cluster\":\"api\",\"backend\":\"127.0.0.1:9001\",\"tries\":1,\"upstream_ms\":1.234,\"total_ms\":2.500,\"bytes_in\":3,\"bytes_out\":12}\n"
         );
     }
 
@@ -388,7 +446,7 @@ mod tests {
         let rest = line.split_once(" client=").unwrap().1;
         assert_eq!(
             rest,
-            "127.0.0.1 method=GET host=a.example.com path=\"/x?q=\\\"1\\\" 2\" status=200 route=api cluster=api backend=127.0.0.1:9001 tries=1 upstream_ms=1.234 total_ms=2.5 bytes_in=3 bytes_out=12\n"
+            "127.0.0.1 method=GET host=a.example.com path=\"/x?q=\\\"1\\\" 2\" status=200 route=api cluster=api backend=127.0.0.1:9001 tries=1 upstream_ms=1.234 total_ms=2.500 bytes_in=3 bytes_out=12\n"
         );
     }
 

@@ -4,7 +4,7 @@
 use crate::error::Error;
 use crate::launch::Launch;
 use crate::request::RequestView;
-use crate::spec::Target;
+use crate::spec::{Check, Cidr, Field, FieldTest, PredicateSpec, Target};
 use crate::table::{Id, Table};
 
 /// The table as text: rules in order, then clusters with their backends.
@@ -123,12 +123,34 @@ pub fn describe_json<T: Table>(launch: &Launch<T>) -> String {
     .to_string()
 }
 
-/// Which rule and target `METHOD URL` gets.
+/// Which rule and target `METHOD URL` gets, with the table's declared backends.
 pub fn explain<T: Table>(
     request: &str,
     headers: &[String],
     client: Option<std::net::IpAddr>,
 ) -> Result<String, Error> {
+    explain_in(&Launch::<T>::default(), request, headers, client)
+}
+
+/// Which rule and target `METHOD URL` gets: for each rule before the one that matches,
+/// the condition that failed; the normalized path and the predicates; and the backend the
+/// balancer would pick for it in a proxy started now with `launch`'s backends.
+pub fn explain_in<T: Table>(
+    launch: &Launch<T>,
+    request: &str,
+    headers: &[String],
+    client: Option<std::net::IpAddr>,
+) -> Result<String, Error> {
+    explanation(launch, request, headers, client).map(|(text, _)| text)
+}
+
+/// [`explain_in`]'s text, and whether a rule matched.
+pub(crate) fn explanation<T: Table>(
+    launch: &Launch<T>,
+    request: &str,
+    headers: &[String],
+    client: Option<std::net::IpAddr>,
+) -> Result<(String, bool), Error> {
     let bad = |why: &str| Error::BadArgument(format!("--explain `{request}`: {why}"));
     let (method, url) = request
         .trim()
@@ -186,12 +208,251 @@ pub fn explain<T: Table>(
         },
         Target::NoRoute => "404 (no rule matches)".to_owned(),
     };
-    let normalized = RequestView::with_policy(&req, client, T::PATHS, |v| {
-        String::from_utf8_lossy(v.path).into_owned()
+    let (normalized, skipped, backend) = RequestView::with_policy(&req, client, T::PATHS, |v| {
+        let skipped: Vec<String> = T::ROUTES
+            .iter()
+            .take_while(|r| Some(r.name) != decision.route.map(Id::name))
+            .map(|r| {
+                let why = why_not(r.check, v, T::PREDICATES).unwrap_or_else(|| "?".to_owned());
+                format!("  {}: {why}\n", r.name)
+            })
+            .collect();
+        let cluster = match decision.target {
+            Target::Cluster(c) => Some(c.index()),
+            Target::Split(i) => T::SPLITS.get(usize::from(i)).map(|s| {
+                let point = match s.by {
+                    Some(k) => {
+                        let mut ip = [0u8; 16];
+                        crate::cluster::fnv1a(v.key(k, &mut ip).unwrap_or(b"")) % u64::from(s.total)
+                    }
+                    None => 0,
+                };
+                let mut point = point;
+                s.arms
+                    .iter()
+                    .find(|(_, w)| {
+                        let hit = point < u64::from(*w);
+                        point = point.saturating_sub(u64::from(*w));
+                        hit
+                    })
+                    .map_or(0, |a| a.0)
+            }),
+            _ => None,
+        };
+        let backend = cluster.map(|i| pick_now(launch, i, v));
+        (
+            String::from_utf8_lossy(v.path).into_owned(),
+            skipped,
+            backend,
+        )
     })
     .unwrap_or_default();
-    Ok(format!(
+    let mut out = String::new();
+    if !skipped.is_empty() {
+        out.push_str("rules before it that did not match:\n");
+        for line in skipped {
+            out.push_str(&line);
+        }
+    }
+    out.push_str(&format!(
         "route: {route}\ntarget: {target}\nnormalized path: {normalized}\npredicates: {:?}",
         decision.predicates
-    ))
+    ));
+    if let Some(backend) = backend {
+        out.push_str(&format!("\nbackend now: {backend}"));
+    }
+    Ok((out, decision.route.is_some()))
+}
+
+/// The backend a proxy started now would pick in cluster `index` for this request (the
+/// first pick of its balancer; no health check has run yet).
+fn pick_now<T: Table>(launch: &Launch<T>, index: usize, view: &RequestView<'_>) -> String {
+    let Some(spec) = T::CLUSTERS.get(index) else {
+        return "-".to_owned();
+    };
+    match crate::cluster::LiveCluster::build(T::NAME, spec, launch.members(index)) {
+        Ok((cluster, _)) => {
+            let mut ip = [0u8; 16];
+            let key = spec
+                .balance
+                .key()
+                .and_then(|k| view.key(k, &mut ip))
+                .unwrap_or(b"");
+            match cluster.select(key, |_| false, true) {
+                Some(addr) => format!("{addr} (cluster `{}`)", spec.name),
+                None => format!("none healthy in cluster `{}`", spec.name),
+            }
+        }
+        Err(e) => format!("cluster `{}` cannot be built: {e}", spec.name),
+    }
+}
+
+/// Why `check` does not hold for the request, or `None` when it does.
+pub fn why_not(check: &Check, v: &RequestView<'_>, preds: &[PredicateSpec]) -> Option<String> {
+    why_not_at(check, v, preds, 0)
+}
+
+fn why_not_at(
+    check: &Check,
+    v: &RequestView<'_>,
+    preds: &[PredicateSpec],
+    depth: usize,
+) -> Option<String> {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match *check {
+        Check::Any => None,
+        Check::Pred(i) => {
+            let p = preds.get(i)?;
+            if depth > preds.len() {
+                return None;
+            }
+            why_not_at(p.check, v, preds, depth + 1)
+                .map(|why| format!("predicate `{}` is false ({why})", p.name))
+        }
+        Check::Not(inner) => why_not_at(inner, v, preds, depth)
+            .is_none()
+            .then(|| format!("`!{}` fails: it holds", check_text(inner, preds))),
+        Check::And(a, b) => {
+            why_not_at(a, v, preds, depth).or_else(|| why_not_at(b, v, preds, depth))
+        }
+        Check::Or(a, b) => {
+            let wa = why_not_at(a, v, preds, depth)?;
+            let wb = why_not_at(b, v, preds, depth)?;
+            Some(format!("{wa}; and {wb}"))
+        }
+        Check::Host(h) => {
+            (v.host != h.as_bytes()).then(|| format!("host is `{}`, not `{h}`", text(v.host)))
+        }
+        Check::HostSuffix(s) => (!crate::request::host_wildcard(v.host, s.as_bytes()))
+            .then(|| format!("host `{}` is not under `*{s}`", text(v.host))),
+        Check::Path(p) => {
+            (v.path != p.as_bytes()).then(|| format!("path `{}` is not `{p}`", text(v.path)))
+        }
+        Check::PathPrefix(p) => (!crate::request::path_prefix_segment(v.path, p.as_bytes()))
+            .then(|| format!("path `{}` is not under `{p}`", text(v.path))),
+        Check::PathRegex(re) => {
+            let hit = regex::bytes::Regex::new(re).is_ok_and(|r| r.is_match(v.path));
+            (!hit).then(|| format!("path `{}` does not match `{re}`", text(v.path)))
+        }
+        Check::Method(ms) => (!ms.contains(&v.req.method.as_str()))
+            .then(|| format!("method is {}, not {}", v.req.method, ms.join(" | "))),
+        Check::ClientIp(c) => (!v.client.is_some_and(|ip| c.contains(ip))).then(|| {
+            let client = v.client.map_or("unknown".to_owned(), |ip| ip.to_string());
+            format!("client {client} is not in {}", cidr_text(&c))
+        }),
+        Check::Field(field, name, test) => {
+            let values = field_values(field, name, v);
+            let what = field_name(field);
+            if values.is_empty() {
+                return Some(format!("{what} `{name}` is absent"));
+            }
+            let decoded = field == Field::Query;
+            let pass = |x: &[u8]| match test {
+                FieldTest::Present => true,
+                FieldTest::Eq(w) if decoded => crate::request::decoded_eq(x, w.as_bytes(), true),
+                FieldTest::Contains(w) if decoded => {
+                    crate::request::decoded_contains(x, w.as_bytes(), true)
+                }
+                FieldTest::StartsWith(w) if decoded => {
+                    crate::request::decoded_starts_with(x, w.as_bytes(), true)
+                }
+                FieldTest::Eq(w) => x == w.as_bytes(),
+                FieldTest::Contains(w) => crate::request::contains(x, w.as_bytes()),
+                FieldTest::StartsWith(w) => x.starts_with(w.as_bytes()),
+            };
+            if values.iter().any(|x| pass(x)) {
+                return None;
+            }
+            let seen: Vec<String> = values.iter().map(|x| format!("`{}`", text(x))).collect();
+            let (verb, w) = match test {
+                FieldTest::Present => ("is", ""),
+                FieldTest::Eq(w) => ("is not", w),
+                FieldTest::Contains(w) => ("does not contain", w),
+                FieldTest::StartsWith(w) => ("does not start with", w),
+            };
+            Some(format!(
+                "{what} `{name}` is {}, which {verb} `{w}`",
+                seen.join(", ")
+            ))
+        }
+        Check::NotEqual(field, name, w) => {
+            let values = field_values(field, name, v);
+            let decoded = field == Field::Query;
+            let equal = values.iter().any(|x| {
+                if decoded {
+                    crate::request::decoded_eq(x, w.as_bytes(), true)
+                } else {
+                    x == &w.as_bytes()
+                }
+            });
+            equal.then(|| format!("{} `{name}` is `{w}`", field_name(field)))
+        }
+    }
+}
+
+/// The values a field test reads: every line of a header, else the one value.
+fn field_values<'a>(field: Field, name: &str, v: &RequestView<'a>) -> Vec<&'a [u8]> {
+    match field {
+        Field::Header => v.header_values(name).collect(),
+        Field::Query => v.query(name).into_iter().collect(),
+        Field::Cookie => crate::request::cookie_in(&v.cookie_lines(), name)
+            .into_iter()
+            .collect(),
+    }
+}
+
+fn field_name(field: Field) -> &'static str {
+    match field {
+        Field::Header => "header",
+        Field::Query => "query parameter",
+        Field::Cookie => "cookie",
+    }
+}
+
+fn cidr_text(c: &Cidr) -> String {
+    let ip: std::net::IpAddr = if c.v6 {
+        std::net::Ipv6Addr::from(c.net).into()
+    } else {
+        std::net::Ipv4Addr::from(c.net as u32).into()
+    };
+    format!("{ip}/{}", c.prefix)
+}
+
+/// A check as the table writes it.
+fn check_text(check: &Check, preds: &[PredicateSpec]) -> String {
+    match *check {
+        Check::Any => "_".to_owned(),
+        Check::Pred(i) => preds.get(i).map_or("?", |p| p.name).to_owned(),
+        Check::Not(x) => format!("!{}", check_text(x, preds)),
+        Check::And(a, b) => format!("({} && {})", check_text(a, preds), check_text(b, preds)),
+        Check::Or(a, b) => format!("({} || {})", check_text(a, preds), check_text(b, preds)),
+        Check::Host(h) => format!("host({h:?})"),
+        Check::HostSuffix(s) => format!("host(\"*{s}\")"),
+        Check::Path(p) => format!("path({p:?})"),
+        Check::PathPrefix(p) => format!("path_prefix({p:?})"),
+        Check::PathRegex(r) => format!("path_regex({r:?})"),
+        Check::Method(ms) => format!("method({})", ms.join(" | ")),
+        Check::ClientIp(c) => format!("client_ip({:?})", cidr_text(&c)),
+        Check::Field(f, n, t) => {
+            let f = match f {
+                Field::Header => "header",
+                Field::Query => "query",
+                Field::Cookie => "cookie",
+            };
+            match t {
+                FieldTest::Present => format!("{f}({n:?})"),
+                FieldTest::Eq(w) => format!("{f}({n:?}) == {w:?}"),
+                FieldTest::Contains(w) => format!("{f}({n:?}).contains({w:?})"),
+                FieldTest::StartsWith(w) => format!("{f}({n:?}).starts_with({w:?})"),
+            }
+        }
+        Check::NotEqual(f, n, w) => {
+            let f = match f {
+                Field::Header => "header",
+                Field::Query => "query",
+                Field::Cookie => "cookie",
+            };
+            format!("{f}({n:?}) != {w:?}")
+        }
+    }
 }

@@ -34,6 +34,8 @@ pub struct Proxy<T: Table> {
     routes: Box<[RouteState]>,
     /// Record metrics (a metrics address is configured).
     metrics: bool,
+    /// This table's `switchyard_requests_in_flight`, looked up once.
+    in_flight: Option<prometheus::IntGauge>,
     /// The access log, when it is on.
     access_log: Option<AccessLog>,
 }
@@ -53,6 +55,7 @@ impl<T: Table> Proxy<T> {
             hooks,
             routes: actions::route_states(T::ROUTES)?,
             metrics: false,
+            in_flight: None,
             access_log: None,
         })
     }
@@ -60,6 +63,8 @@ impl<T: Table> Proxy<T> {
     /// Record metrics and write the access log as configured.
     pub fn observed(mut self, metrics: bool, access_log: Option<AccessLog>) -> Self {
         self.metrics = metrics;
+        self.in_flight =
+            metrics.then(|| metrics::metrics().in_flight.with_label_values(&[T::NAME]));
         self.access_log = access_log;
         self
     }
@@ -349,11 +354,8 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         // previous answer are served one after another, answers in order. Pingora keeps it
         // on for the rest of the connection; off, it drops every request after the first.
         session.set_pipelining_enabled(true);
-        if self.metrics {
-            metrics::metrics()
-                .in_flight
-                .with_label_values(&[T::NAME])
-                .inc();
+        if let Some(gauge) = &self.in_flight {
+            gauge.inc();
             ctx.state.in_flight = true;
         }
         let head = match conform::check_head(session.req_header()) {
@@ -540,8 +542,8 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             m.request_seconds
                 .with_label_values(&[T::NAME, ctx.route_name()])
                 .observe(ctx.elapsed().as_secs_f64());
-            if ctx.state.in_flight {
-                m.in_flight.with_label_values(&[T::NAME]).dec();
+            if let (true, Some(gauge)) = (ctx.state.in_flight, &self.in_flight) {
+                gauge.dec();
                 ctx.state.in_flight = false;
             }
         }
@@ -562,7 +564,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 status,
                 route: ctx.route_name(),
                 cluster: ctx.cluster_name(),
-                backend: ctx.backend,
+                backend: ctx.backend.map(|_| backend),
                 tries: ctx.tries,
                 upstream: ctx.state.upstream_time,
                 total: ctx.elapsed(),

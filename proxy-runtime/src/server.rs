@@ -4,7 +4,7 @@
 
 use crate::access_log::{AccessLogConfig, Format};
 use crate::error::Error;
-use crate::inspect::{describe, describe_json, explain};
+use crate::inspect::{describe, describe_json, explanation};
 use crate::launch::{parse_addr, parse_member, Launch, Listener};
 use crate::table::Table;
 use clap::Parser;
@@ -151,7 +151,12 @@ fn run_cli<T: Table>(cli: Cli, hooks: T::Hooks) -> Result<(), Error> {
         return Ok(());
     }
     if let Some(request) = &cli.explain {
-        println!("{}", explain::<T>(request, &cli.header, cli.client)?);
+        let (text, matched) = explanation(&launch, request, &cli.header, cli.client)?;
+        println!("{text}");
+        if !matched {
+            // Scripts can test a request against the table: no rule is a failure.
+            std::process::exit(1);
+        }
         return Ok(());
     }
     for addr in &cli.listen {

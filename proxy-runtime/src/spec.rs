@@ -279,6 +279,77 @@ pub struct RouteSpec {
     /// The rule's actions (`=> api { strip_prefix: "/v1", set_header(..) }`); `None` for a
     /// rule without any, which then costs nothing for the feature.
     pub actions: Option<&'static Actions>,
+    /// The matcher as data, for `--explain` to say which condition failed (the decision
+    /// function never reads it).
+    pub check: &'static Check,
+}
+
+/// A matcher as data: what `--explain` evaluates condition by condition to say why a rule
+/// did not match. The same conditions as the generated decision function, which a test
+/// proves agree on the rule they pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// `_`
+    Any,
+    /// A `let` predicate: its index in [`Table::PREDICATES`](crate::Table::PREDICATES).
+    Pred(usize),
+    /// `!X`
+    Not(&'static Check),
+    /// `X && Y`
+    And(&'static Check, &'static Check),
+    /// `X || Y`
+    Or(&'static Check, &'static Check),
+    /// `host("a.example.com")`: lowercase, no port.
+    Host(&'static str),
+    /// `host("*.example.com")`, as the suffix `.example.com`.
+    HostSuffix(&'static str),
+    /// `path("/x")`, normalized.
+    Path(&'static str),
+    /// `path_prefix("/x")`, normalized, segment-aware.
+    PathPrefix(&'static str),
+    /// `path_regex("..")`.
+    PathRegex(&'static str),
+    /// `method(GET | HEAD)`.
+    Method(&'static [&'static str]),
+    /// `header("n")`, `query("n")`, `cookie("n")` with a test.
+    Field(Field, &'static str, FieldTest),
+    /// `header("n") != "v"`: another value, or absent.
+    NotEqual(Field, &'static str, &'static str),
+    /// `client_ip("10.0.0.0/8")`.
+    ClientIp(Cidr),
+}
+
+/// The part of a request a field test reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// A header (name lowercase); the test holds when any line passes.
+    Header,
+    /// A query parameter, compared percent-decoded.
+    Query,
+    /// A cookie.
+    Cookie,
+}
+
+/// The test of a field's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldTest {
+    /// Present.
+    Present,
+    /// `== "v"`
+    Eq(&'static str),
+    /// `.contains("v")`
+    Contains(&'static str),
+    /// `.starts_with("v")`
+    StartsWith(&'static str),
+}
+
+/// A named predicate (`let is_beta = ..;`) as data, for `--explain`.
+#[derive(Debug, Clone, Copy)]
+pub struct PredicateSpec {
+    /// Its name.
+    pub name: &'static str,
+    /// Its matcher.
+    pub check: &'static Check,
 }
 
 /// What a rule does to the requests it matches and their answers, beside picking a target.

@@ -8,7 +8,8 @@
 use crate::hooks::Hooks;
 use crate::request::{BadRequest, RequestView};
 use crate::spec::{
-    Cidr, ClusterSpec, Forwarding, PathPolicy, RedirectSpec, Response, RouteSpec, SplitSpec, Target,
+    Cidr, ClusterSpec, Forwarding, PathPolicy, PredicateSpec, RedirectSpec, Response, RouteSpec,
+    SplitSpec, Target,
 };
 use pingora_http::RequestHeader;
 use std::fmt;
@@ -62,6 +63,8 @@ pub trait Table: Sized + Send + Sync + 'static {
     const TRUSTED_PROXIES: &'static [Cidr] = &[];
     /// The forwarding headers added upstream.
     const FORWARDING: Forwarding = Forwarding::DEFAULT;
+    /// The named predicates as data, in declaration order (for `--explain`).
+    const PREDICATES: &'static [PredicateSpec] = &[];
 
     /// Decide a request: which rule matches and where it goes. Allocates nothing.
     fn decide_view(view: &RequestView<'_>) -> Decision<Self>;

@@ -170,3 +170,54 @@ fn serve_runs_until_sigterm() {
         "nothing listens after exit"
     );
 }
+
+mod reasons {
+    proxy_runtime::routes! {
+        proxy Reasons;
+        cluster api { backends: ["127.0.0.1:9001", "127.0.0.1:9002"] }
+        cluster web { backends: ["127.0.0.1:9101"] }
+        let is_beta = cookie("beta") == "true" || query("beta") == "1";
+        route v2:   host("api.example.com") && path_prefix("/v2") => api;
+        route beta: is_beta && method(GET) => api;
+        route docs: path_prefix("/docs") => web;
+        route rest: _ => web;
+    }
+}
+
+#[test]
+fn explain_says_why_each_earlier_rule_did_not_match() {
+    use reasons::Reasons;
+    let launch = Launch::<Reasons>::default();
+    let e = proxy_runtime::inspect::explain_in(
+        &launch,
+        "POST http://www.example.com/docs/../docs/intro?beta=0",
+        &["cookie: beta=false".to_owned()],
+        None,
+    )
+    .expect("explains");
+    let want = "rules before it that did not match:\n  \
+        v2: host is `www.example.com`, not `api.example.com`\n  \
+        beta: predicate `is_beta` is false (cookie `beta` is `false`, which is not `true`; and query parameter `beta` is `0`, which is not `1`)\n\
+        route: docs\n\
+        target: cluster `web`\n\
+        normalized path: /docs/intro\n";
+    assert!(e.starts_with(want), "{e}");
+    assert!(
+        e.ends_with("backend now: 127.0.0.1:9101 (cluster `web`)"),
+        "{e}"
+    );
+    // The same request as a GET with the cookie right: the second rule, and the first
+    // backend of `api` for a proxy started now.
+    let e = proxy_runtime::inspect::explain_in(
+        &launch,
+        "GET http://www.example.com/x",
+        &["cookie: beta=true".to_owned()],
+        None,
+    )
+    .expect("explains");
+    assert!(
+        e.contains("  v2: host is `www.example.com`, not `api.example.com`\nroute: beta\n"),
+        "{e}"
+    );
+    assert!(e.contains("backend now: 127.0.0.1:900"), "{e}");
+}

@@ -980,9 +980,13 @@ proptest! {
         let decided = Fuzz::decide(&req, client);
         let viewed = RequestView::with(&req, client, |v| {
             let seen = Seen { host: v.host, path: v.path, req: &req, client: v.client };
-            (Fuzz::decide_view(v), seen.first_match(), v.host.to_vec(), v.path.to_vec())
+            // `--explain`'s evaluator: the first rule it finds no reason against.
+            let explained = <Fuzz as Table>::ROUTES.iter().position(|r| {
+                proxy_runtime::inspect::why_not(r.check, v, <Fuzz as Table>::PREDICATES).is_none()
+            });
+            (Fuzz::decide_view(v), seen.first_match(), v.host.to_vec(), v.path.to_vec(), explained)
         });
-        let (decision, ((mobile, beta), want), host, path) = match viewed {
+        let (decision, ((mobile, beta), want), host, path, explained) = match viewed {
             Ok(v) => v,
             Err(bad) => {
                 // Refused: `decide` refuses it the same way, with a 4xx.
@@ -1002,6 +1006,8 @@ proptest! {
         );
         prop_assert_eq!((decision.predicates.mobile, decision.predicates.beta), (mobile, beta),
             "predicates: {}", context());
+        prop_assert_eq!(explained, decision.route.map(Id::index),
+            "--explain's evaluator and decide differ: {}", context());
         // The one fixed answer is the teapot's; everything else goes to a cluster.
         let teapot = decision.route == Some(FuzzRoute::Teapot);
         prop_assert_eq!(decision.response().map(|r| r.status), teapot.then_some(418));

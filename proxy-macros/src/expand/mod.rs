@@ -115,6 +115,7 @@ pub fn routes(m: &Model, l: &Lowered) -> TokenStream {
         paths: spec::path_policy(m.paths),
         redirects: spec::redirect_specs(m).collect(),
         forwarding: spec::forwarding(m),
+        predicates: spec::predicates(m),
     };
     let decide = decide::decide_body(m, l, route_enum, cluster_enum, preds_ty);
     let decide_view = quote! {
@@ -141,6 +142,8 @@ struct Statics {
     redirects: Vec<TokenStream>,
     /// `const TRUSTED_PROXIES` and `const FORWARDING`, when not the defaults.
     forwarding: TokenStream,
+    /// `const PREDICATES`, when the table has `let`s.
+    predicates: TokenStream,
 }
 
 /// The public items and the `Table` impl, whose `decide_view` method is given whole: the
@@ -169,6 +172,7 @@ fn surface_and_table(
         paths,
         redirects,
         forwarding,
+        predicates,
     } = statics;
     let hooks = match s.hooks {
         // Spanned at the user's type, so "`Auth` does not implement `Hooks<Gateway>`"
@@ -193,6 +197,7 @@ fn surface_and_table(
             const REDIRECTS: &'static [#pv::RedirectSpec] = &[#(#redirects),*];
             #paths
             #forwarding
+            #predicates
 
             #decide_view
         }

@@ -194,10 +194,77 @@ pub fn route_specs(m: &Model) -> impl Iterator<Item = TokenStream> + '_ {
             }
             None => quote!(::core::option::Option::None),
         };
+        let check = check(&r.matcher);
         quote!(::proxy_runtime::__private::RouteSpec {
             name: #n, matcher: #mt, target: #tt, trace: #trace, actions: #actions,
+            check: &#check,
         })
     })
+}
+
+/// A matcher as a constant `Check` expression (for `--explain`).
+fn check(m: &Matcher) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    let field = |f: &Field| match f {
+        Field::Header => quote!(#pv::Field::Header),
+        Field::Query => quote!(#pv::Field::Query),
+        Field::Cookie => quote!(#pv::Field::Cookie),
+    };
+    match m {
+        Matcher::Any => quote!(#pv::Check::Any),
+        Matcher::Pred(i) => quote!(#pv::Check::Pred(#i)),
+        Matcher::Not(x) => {
+            let x = check(x);
+            quote!(#pv::Check::Not(&#x))
+        }
+        Matcher::And(a, b) => {
+            let (a, b) = (check(a), check(b));
+            quote!(#pv::Check::And(&#a, &#b))
+        }
+        Matcher::Or(a, b) => {
+            let (a, b) = (check(a), check(b));
+            quote!(#pv::Check::Or(&#a, &#b))
+        }
+        Matcher::NotEqual(f, n, v) => {
+            let f = field(f);
+            quote!(#pv::Check::NotEqual(#f, #n, #v))
+        }
+        Matcher::Atom(a) => match a {
+            Atom::HostExact(h) => quote!(#pv::Check::Host(#h)),
+            Atom::HostSuffix(h) => quote!(#pv::Check::HostSuffix(#h)),
+            Atom::Path(p) => quote!(#pv::Check::Path(#p)),
+            Atom::PathPrefix(p) => quote!(#pv::Check::PathPrefix(#p)),
+            Atom::PathRegex(r) => quote!(#pv::Check::PathRegex(#r)),
+            Atom::Method(ms) => quote!(#pv::Check::Method(&[#(#ms),*])),
+            Atom::ClientIp { v6, net, prefix } => {
+                quote!(#pv::Check::ClientIp(#pv::Cidr { v6: #v6, net: #net, prefix: #prefix }))
+            }
+            Atom::Field(f, n, t) => {
+                let f = field(f);
+                let t = match t {
+                    Test::Present => quote!(#pv::FieldTest::Present),
+                    Test::Eq(v) => quote!(#pv::FieldTest::Eq(#v)),
+                    Test::Contains(v) => quote!(#pv::FieldTest::Contains(#v)),
+                    Test::StartsWith(v) => quote!(#pv::FieldTest::StartsWith(#v)),
+                };
+                quote!(#pv::Check::Field(#f, #n, #t))
+            }
+        },
+    }
+}
+
+/// `const PREDICATES` of the `Table` impl: each `let` as data, for `--explain`.
+pub fn predicates(m: &Model) -> TokenStream {
+    let pv = quote!(::proxy_runtime::__private);
+    if m.preds.is_empty() {
+        return TokenStream::new();
+    }
+    let preds = m.preds.iter().map(|p| {
+        let name = p.name.to_string();
+        let c = check(&p.matcher);
+        quote!(#pv::PredicateSpec { name: #name, check: &#c })
+    });
+    quote!(const PREDICATES: &'static [#pv::PredicateSpec] = &[#(#preds),*];)
 }
 
 /// A rule's `Actions` as a constant expression.
