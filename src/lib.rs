@@ -272,6 +272,14 @@ async fn serve<I>(
         let (name, status) = (name.clone(), status.load(Ordering::Relaxed));
         async move {
             let (parts, body) = req.into_parts();
+            // `x-delay-ms: N` makes the answer wait (a slow backend, for drain tests).
+            let delay = parts
+                .headers
+                .get("x-delay-ms")
+                .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+            if let Some(ms) = delay {
+                tokio::time::sleep(Duration::from_millis(ms.min(30_000))).await;
+            }
             // What arrived, for tests to assert on: the body (read whole, so pipelined
             // requests after it are parsed) and the framing and `Expect` lines.
             let body = http_body_util::BodyExt::collect(body)

@@ -268,8 +268,9 @@ fn push_padded(out: &mut String, mut n: u64, width: usize) {
         }
     }
     let start = i.min(buf.len() - width.min(buf.len()));
-    // Only ASCII digits were written.
-    out.push_str(std::str::from_utf8(&buf[start..]).unwrap_or("0"));
+    for &digit in &buf[start..] {
+        out.push(char::from(digit));
+    }
 }
 
 fn push_uint(out: &mut String, n: u64) {

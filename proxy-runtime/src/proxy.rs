@@ -515,6 +515,11 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         if let Some(a) = Self::actions_of(ctx) {
             actions::edit_headers(response, a.response_headers)?;
         }
+        if session.is_process_shutting_down() {
+            // Draining (SIGTERM, or an upgrade handing over): the client learns from this
+            // answer that the connection ends, instead of from a close while it is idle.
+            session.set_keepalive(None);
+        }
         self.hooks.response(session, response, ctx).await
     }
 
