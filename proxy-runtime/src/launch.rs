@@ -236,29 +236,25 @@ impl<T: Table> Launch<T> {
         let access_log = AccessLog::start(&self.access_log, T::NAME)?;
         let proxy =
             Proxy::<T>::new(clusters.into(), hooks)?.observed(metrics.is_some(), access_log);
-        let mut service =
-            pingora_proxy::http_proxy_service_with_name(&server.configuration, proxy, T::NAME);
-        if let Some(app) = service.app_logic_mut() {
-            let mut options = HttpServerOptions::default();
-            // nginx's `keepalive_requests`: a connection (pipelined or not) is closed after
-            // this many requests, which bounds what one client holds; Pingora has no limit.
-            // Pingora counts reuses after the first request.
-            options.keepalive_request_limit = self.keepalive_requests.map(|n| n.saturating_sub(1));
-            app.server_options = Some(options);
+        let mut app = pingora_proxy::http_proxy(&server.configuration, proxy);
+        let mut options = HttpServerOptions::default();
+        // nginx's `keepalive_requests`: a connection (pipelined or not) is closed after
+        // this many requests, which bounds what one client holds; Pingora has no limit.
+        // Pingora counts reuses after the first request.
+        options.keepalive_request_limit = self.keepalive_requests.map(|n| n.saturating_sub(1));
+        app.server_options = Some(options);
+        if metrics.is_some() {
+            // Counting open connections wraps each connection's processing: only when
+            // metrics are on.
+            let app = crate::metrics::Connections::new(app, T::NAME);
+            let mut service = pingora_core::services::listening::Service::new(T::NAME.into(), app);
+            add_listeners(&mut service, &listeners);
+            server.add_service(service);
+        } else {
+            let mut service = pingora_core::services::listening::Service::new(T::NAME.into(), app);
+            add_listeners(&mut service, &listeners);
+            server.add_service(service);
         }
-        for listener in &listeners {
-            match listener {
-                // No L4 read buffer: Pingora's default gives every connection a 64 KiB
-                // buffer for as long as it lives (about 100 kB of RSS per idle keep-alive
-                // connection, bench/idle_rss.sh). Plain HTTP reads straight into the
-                // request's own header and body buffers instead.
-                Listener::Tcp(addr) => service.add_listener(
-                    ListenerConfig::tcp(addr.to_string())
-                        .l4_buffer(L4BufferSettings::default().read(0)),
-                ),
-            }
-        }
-        server.add_service(service);
         for s in services {
             server.add_boxed_service(s);
         }
@@ -275,6 +271,25 @@ impl<T: Table> Launch<T> {
             metrics,
         };
         Ok((server, bound))
+    }
+}
+
+/// Add the proxy's listeners to its service.
+fn add_listeners<A>(
+    service: &mut pingora_core::services::listening::Service<A>,
+    listeners: &[Listener],
+) {
+    for listener in listeners {
+        match listener {
+            // No L4 read buffer: Pingora's default gives every connection a 64 KiB buffer
+            // for as long as it lives (about 100 kB of RSS per idle keep-alive connection,
+            // bench/idle_rss.sh). Plain HTTP reads straight into the request's own header
+            // and body buffers instead.
+            Listener::Tcp(addr) => service.add_listener(
+                ListenerConfig::tcp(addr.to_string())
+                    .l4_buffer(L4BufferSettings::default().read(0)),
+            ),
+        }
     }
 }
 

@@ -34,8 +34,10 @@
 //! from [`spec`], the decision function) and [`context`] (the per-request [`Ctx`], owned
 //! by the runtime); [`request`] and [`normalize`] (allocation-free request accessors);
 //! [`cluster`] (live clusters: selection, active and passive health) and [`peer`]
-//! (upstream connection options); [`proxy`] (the Pingora `ProxyHttp` shim); [`inspect`]
-//! (`--routes` and `--explain`).
+//! (upstream connection options); [`hooks`] (user code at each phase of a request) and
+//! [`actions`] (route actions, redirects, rate limits, forwarding headers); [`metrics`] and
+//! [`access_log`] (what the proxy did); [`proxy`] (the Pingora `ProxyHttp` shim);
+//! [`inspect`] (`--routes` and `--explain`).
 
 pub mod access_log;
 pub mod actions;

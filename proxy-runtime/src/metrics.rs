@@ -50,6 +50,8 @@ pub struct Metrics {
     pub upstream_seconds: HistogramVec,
     /// `switchyard_requests_in_flight{proxy}`: requests being served now.
     pub in_flight: IntGaugeVec,
+    /// `switchyard_downstream_connections{proxy}`: client connections open now.
+    pub connections: IntGaugeVec,
     /// `switchyard_retries_total{proxy, cluster}`: attempts beyond a request's first.
     pub retries: IntCounterVec,
     /// `switchyard_ejections_total{proxy, cluster, backend}`: backends set aside by passive
@@ -116,6 +118,11 @@ pub fn metrics() -> &'static Metrics {
             "Requests being served.",
             &["proxy"],
         ),
+        connections: gauge(
+            "switchyard_downstream_connections",
+            "Client connections open.",
+            &["proxy"],
+        ),
         retries: counter(
             "switchyard_retries_total",
             "Attempts beyond a request's first.",
@@ -180,5 +187,53 @@ impl ServeHttp for Exporter {
             .header(http::header::CONTENT_LENGTH, body.len())
             .body(body)
             .unwrap_or_default()
+    }
+}
+
+/// A proxy application that counts its open client connections
+/// (`switchyard_downstream_connections`): a connection is inside `process_new` from its
+/// first request until it closes — a kept-alive one comes straight back in for the next.
+pub struct Connections<A> {
+    inner: std::sync::Arc<A>,
+    gauge: prometheus::IntGauge,
+}
+
+impl<A> Connections<A> {
+    /// Count the connections of `inner`, the proxy of table `proxy`.
+    pub fn new(inner: A, proxy: &'static str) -> Self {
+        Connections {
+            inner: std::sync::Arc::new(inner),
+            gauge: metrics().connections.with_label_values(&[proxy]),
+        }
+    }
+}
+
+/// Takes a connection out of the count however its processing ends (returned, or dropped
+/// at shutdown).
+struct Open<'a>(&'a prometheus::IntGauge);
+
+impl Drop for Open<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[async_trait::async_trait]
+impl<A> pingora_core::apps::ServerApp for Connections<A>
+where
+    A: pingora_core::apps::ServerApp + Send + Sync + 'static,
+{
+    async fn process_new(
+        self: &std::sync::Arc<Self>,
+        session: pingora_core::protocols::Stream,
+        shutdown: &pingora_core::server::ShutdownWatch,
+    ) -> Option<pingora_core::protocols::Stream> {
+        self.gauge.inc();
+        let _open = Open(&self.gauge);
+        self.inner.process_new(session, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
     }
 }

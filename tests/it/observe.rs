@@ -114,6 +114,13 @@ fn a_scrape_after_known_traffic_counts_it_by_route_cluster_backend_and_status() 
         (format!("switchyard_backend_healthy{{backend=\"{}\",cluster=\"a\",proxy=\"Observed\"}}", a1.addr_string()), 1.0),
         ("switchyard_requests_in_flight{proxy=\"Observed\"}".to_owned(), 0.0),
     ];
+    // Every request above went over its own connection (the client keeps them alive and
+    // they are counted while open).
+    let conns = samples.get("switchyard_downstream_connections{proxy=\"Observed\"}");
+    assert!(
+        conns.is_some_and(|n| *n >= 1.0),
+        "open connections: {conns:?}"
+    );
     for (key, value) in expect {
         assert_eq!(samples.get(&key), Some(&value), "{key}\n{samples:#?}");
     }
