@@ -445,18 +445,28 @@ struct Tracked {
     tracker: Tracker,
 }
 
+impl Tracked {
+    /// The member index of `target`.
+    fn index(&self, target: &Backend) -> Option<usize> {
+        let addr = target.addr.as_inet()?;
+        self.tracker.addrs.iter().position(|m| m == addr)
+    }
+
+    /// The metric label of member `i`, when metrics are recorded.
+    fn label(&self, i: Option<usize>) -> Option<&str> {
+        if !crate::metrics::enabled() {
+            return None;
+        }
+        self.tracker.labels.get(i?).map(|l| &**l)
+    }
+}
+
 #[async_trait::async_trait]
 impl HealthCheck for Tracked {
     async fn check(&self, target: &Backend) -> pingora_core::Result<()> {
         let result = self.inner.check(target).await;
-        let i = target
-            .addr
-            .as_inet()
-            .and_then(|a| self.tracker.addrs.iter().position(|m| m == a));
-        if let (true, Some(label)) = (
-            crate::metrics::enabled(),
-            i.and_then(|i| self.tracker.labels.get(i)),
-        ) {
+        let i = self.index(target);
+        if let Some(label) = self.label(i) {
             let outcome = if result.is_ok() { "ok" } else { "failed" };
             crate::metrics::metrics()
                 .health_checks
@@ -479,14 +489,7 @@ impl HealthCheck for Tracked {
     }
 
     async fn health_status_change(&self, target: &Backend, healthy: bool) {
-        let i = target
-            .addr
-            .as_inet()
-            .and_then(|a| self.tracker.addrs.iter().position(|m| m == a));
-        if let (true, Some(label)) = (
-            crate::metrics::enabled(),
-            i.and_then(|i| self.tracker.labels.get(i)),
-        ) {
+        if let Some(label) = self.label(self.index(target)) {
             crate::metrics::metrics()
                 .backend_healthy
                 .with_label_values(&[self.tracker.proxy, self.cluster, label])

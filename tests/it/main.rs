@@ -16,6 +16,7 @@ mod fuzz;
 mod gateway;
 mod health;
 mod hooks;
+mod lifecycle;
 mod observe;
 mod routing;
 mod support;
