@@ -1,5 +1,5 @@
-//! `decide`, rate limits and the trusted-proxy walk allocate nothing: counted by a global
-//! allocator, per thread.
+//! `decide`, rate limits, the trusted-proxy walk and recording metrics allocate nothing:
+//! counted by a global allocator, per thread.
 
 /// This thread's allocations so far, counted by the runtime's allocator (the test binary
 /// enables its `count-allocations` feature).
@@ -74,4 +74,28 @@ fn rate_limits_and_trusted_proxy_walks_allocate_nothing() {
     // ...and one key past its 50.
     let refused = (0..60).filter(|_| limiter.over(b"busy")).count();
     assert_eq!(refused, 10);
+}
+
+#[test]
+fn recording_metrics_allocates_nothing_once_a_series_exists() {
+    // What the proxy records per request, with its label shapes (static names, a backend
+    // label made once per cluster).
+    let m = proxy_runtime::metrics::metrics();
+    let record = || {
+        m.requests
+            .with_label_values(&["AllocProbe", "api", "api", "127.0.0.1:9001", "2xx"])
+            .inc();
+        m.request_seconds
+            .with_label_values(&["AllocProbe", "api"])
+            .observe(0.001);
+        m.upstream_seconds
+            .with_label_values(&["AllocProbe", "api", "127.0.0.1:9001"])
+            .observe(0.0005);
+    };
+    record();
+    let before = allocations();
+    for _ in 0..1000 {
+        record();
+    }
+    assert_eq!(allocations() - before, 0);
 }
