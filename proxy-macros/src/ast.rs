@@ -195,6 +195,10 @@ pub enum Expr {
     PathRegex(Ident, LitStr),
     Method(Ident, Vec<Ident>),
     ClientIp(Ident, LitStr),
+    /// `tls`: the request came in on a TLS listener.
+    Tls(Ident),
+    /// `port(443)`: the local port of the listener the request came in on.
+    Port(Ident, LitInt),
     /// `header("n")`, `query("n")`, `cookie("n")` with an optional test.
     Field(Ident, LitStr, FieldTest),
 }
@@ -635,12 +639,16 @@ fn parse_primary(input: ParseStream) -> syn::Result<Expr> {
     if !la.peek(Ident) {
         return Err(input.error(
             "expected a matcher: `host(..)`, `path(..)`, `path_prefix(..)`, `path_regex(..)`, \
-             `method(..)`, `header(..)`, `query(..)`, `cookie(..)`, `client_ip(..)`, a predicate \
-             name, `!`, `(` or `_`",
+             `method(..)`, `header(..)`, `query(..)`, `cookie(..)`, `client_ip(..)`, `tls`, \
+             `port(..)`, a predicate name, `!`, `(` or `_`",
         ));
     }
     let ident: Ident = input.parse()?;
     if !input.peek(syn::token::Paren) {
+        // `tls` is the listener matcher; a `let` may not take its name (check.rs).
+        if ident == "tls" {
+            return Ok(Expr::Tls(ident));
+        }
         return Ok(Expr::Pred(ident));
     }
     let content;
@@ -652,6 +660,19 @@ fn parse_primary(input: ParseStream) -> syn::Result<Expr> {
             return Err(content.error("expected `|` between methods, e.g. `method(GET | HEAD)`"));
         }
         return Ok(Expr::Method(ident, methods.into_iter().collect()));
+    }
+    if kind == "tls" {
+        return Err(syn::Error::new(
+            ident.span(),
+            "`tls` takes no arguments: write `tls`, or `!tls` for plain listeners",
+        ));
+    }
+    if kind == "port" {
+        let port: LitInt = content.parse()?;
+        if !content.is_empty() {
+            return Err(content.error("expected `)`: `port(..)` takes one port number"));
+        }
+        return Ok(Expr::Port(ident, port));
     }
     let arg: LitStr = content.parse()?;
     if !content.is_empty() {
@@ -668,7 +689,7 @@ fn parse_primary(input: ParseStream) -> syn::Result<Expr> {
             Expr::Field(ident, arg, test)
         }
         _ => {
-            const MATCHERS: [&str; 9] = [
+            const MATCHERS: [&str; 11] = [
                 "host",
                 "path",
                 "path_prefix",
@@ -678,6 +699,8 @@ fn parse_primary(input: ParseStream) -> syn::Result<Expr> {
                 "query",
                 "cookie",
                 "client_ip",
+                "tls",
+                "port",
             ];
             let hint = crate::hints::hint_or_list(&kind, &MATCHERS);
             return Err(syn::Error::new(

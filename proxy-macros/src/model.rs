@@ -277,6 +277,10 @@ pub enum Atom {
         net: u128,
         prefix: u8,
     },
+    /// The request came in on a TLS listener.
+    Tls,
+    /// The local port of the listener it came in on.
+    Port(u16),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

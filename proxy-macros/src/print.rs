@@ -20,6 +20,8 @@ pub fn matcher_text(e: &Expr) -> String {
         | Expr::PathPrefix(i, s)
         | Expr::PathRegex(i, s)
         | Expr::ClientIp(i, s) => format!("{i}({})", lit(s)),
+        Expr::Tls(i) => i.to_string(),
+        Expr::Port(i, p) => format!("{i}({p})"),
         Expr::Method(i, ms) => {
             let ms: Vec<String> = ms.iter().map(ToString::to_string).collect();
             format!("{i}({})", ms.join(" | "))

@@ -206,7 +206,7 @@ pub fn client_behind(
     req: &RequestHeader,
     trusted: &[Cidr],
 ) -> Option<IpAddr> {
-    let is_trusted = |ip: IpAddr| trusted.iter().any(|c| c.contains(ip));
+    let is_trusted = |ip: IpAddr| Cidr::any_contains(trusted, ip);
     let mut client = peer?;
     if !is_trusted(client) {
         return Some(client);

@@ -171,7 +171,14 @@ pub(crate) fn explanation<T: Table>(
         req.append_header(name.trim().to_ascii_lowercase(), value.trim())
             .map_err(|_| bad("bad header"))?;
     }
-    let decision = T::decide(&req, client).map_err(|e| bad(e.reason()))?;
+    // The URL's scheme and port say which listener the request is taken to arrive on:
+    // `https://h/` is TLS on 443, `http://h:8080/` plain on 8080.
+    let tls = uri.scheme_str() == Some("https");
+    let arrival = crate::request::Arrival {
+        tls,
+        port: uri.port_u16().unwrap_or(if tls { 443 } else { 80 }),
+    };
+    let decision = T::decide_at(&req, client, arrival).map_err(|e| bad(e.reason()))?;
     let route = decision.route.map_or("(none)", Id::name);
     let target = match decision.target {
         Target::Cluster(c) => format!("cluster `{}`", c.name()),
@@ -195,8 +202,9 @@ pub(crate) fn explanation<T: Table>(
         },
         Target::Redirect(_) => match decision.redirect() {
             Some(r) => {
-                let host = RequestView::with_policy(&req, client, T::PATHS, |v| v.host.to_vec())
-                    .unwrap_or_default();
+                let host =
+                    RequestView::arrived(&req, client, arrival, T::PATHS, |v| v.host.to_vec())
+                        .unwrap_or_default();
                 let location = crate::actions::render_location(r.location, &req, &host);
                 format!(
                     "redirect({}) to {}",
@@ -208,45 +216,32 @@ pub(crate) fn explanation<T: Table>(
         },
         Target::NoRoute => "404 (no rule matches)".to_owned(),
     };
-    let (normalized, skipped, backend) = RequestView::with_policy(&req, client, T::PATHS, |v| {
-        let skipped: Vec<String> = T::ROUTES
-            .iter()
-            .take_while(|r| Some(r.name) != decision.route.map(Id::name))
-            .map(|r| {
-                let why = why_not(r.check, v, T::PREDICATES).unwrap_or_else(|| "?".to_owned());
-                format!("  {}: {why}\n", r.name)
-            })
-            .collect();
-        let cluster = match decision.target {
-            Target::Cluster(c) => Some(c.index()),
-            Target::Split(i) => T::SPLITS.get(usize::from(i)).map(|s| {
-                let point = match s.by {
-                    Some(k) => {
-                        let mut ip = [0u8; 16];
-                        crate::cluster::fnv1a(v.key(k, &mut ip).unwrap_or(b"")) % u64::from(s.total)
-                    }
-                    None => 0,
-                };
-                let mut point = point;
-                s.arms
-                    .iter()
-                    .find(|(_, w)| {
-                        let hit = point < u64::from(*w);
-                        point = point.saturating_sub(u64::from(*w));
-                        hit
-                    })
-                    .map_or(0, |a| a.0)
-            }),
-            _ => None,
-        };
-        let backend = cluster.map(|i| pick_now(launch, i, v));
-        (
-            String::from_utf8_lossy(v.path).into_owned(),
-            skipped,
-            backend,
-        )
-    })
-    .unwrap_or_default();
+    let (normalized, skipped, backend) =
+        RequestView::arrived(&req, client, arrival, T::PATHS, |v| {
+            let skipped: Vec<String> = T::ROUTES
+                .iter()
+                .take_while(|r| Some(r.name) != decision.route.map(Id::name))
+                .map(|r| {
+                    let why = why_not(r.check, v, T::PREDICATES).unwrap_or_else(|| "?".to_owned());
+                    format!("  {}: {why}\n", r.name)
+                })
+                .collect();
+            let cluster = match decision.target {
+                Target::Cluster(c) => Some(c.index()),
+                // An unkeyed split's first request goes to its first arm.
+                Target::Split(i) => T::SPLITS.get(usize::from(i)).map(|s| {
+                    crate::proxy::pick_arm(s, crate::proxy::keyed_point(s, v).unwrap_or(0))
+                }),
+                _ => None,
+            };
+            let backend = cluster.map(|i| pick_now(launch, i, v));
+            (
+                String::from_utf8_lossy(v.path).into_owned(),
+                skipped,
+                backend,
+            )
+        })
+        .unwrap_or_default();
     let mut out = String::new();
     if !skipped.is_empty() {
         out.push_str("rules before it that did not match:\n");
@@ -340,6 +335,10 @@ fn why_not_at(
             let client = v.client.map_or("unknown".to_owned(), |ip| ip.to_string());
             format!("client {client} is not in {}", cidr_text(&c))
         }),
+        Check::Tls => (!v.arrival.tls).then(|| "the request did not come in over TLS".to_owned()),
+        Check::Port(p) => {
+            (v.arrival.port != p).then(|| format!("listener port is {}, not {p}", v.arrival.port))
+        }
         Check::Field(field, name, test) => {
             let values = field_values(field, name, v);
             let what = field_name(field);
@@ -433,6 +432,8 @@ fn check_text(check: &Check, preds: &[PredicateSpec]) -> String {
         Check::PathRegex(r) => format!("path_regex({r:?})"),
         Check::Method(ms) => format!("method({})", ms.join(" | ")),
         Check::ClientIp(c) => format!("client_ip({:?})", cidr_text(&c)),
+        Check::Tls => "tls".to_owned(),
+        Check::Port(p) => format!("port({p})"),
         Check::Field(f, n, t) => {
             let f = match f {
                 Field::Header => "header",

@@ -11,12 +11,14 @@ use crate::cluster::{LiveCluster, Member};
 use crate::error::Error;
 use crate::proxy::Proxy;
 use crate::table::Table;
+use crate::tls::{Certificates, TlsConfig};
 use pingora_core::apps::HttpServerOptions;
 use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::ServiceWithDependents;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener};
+use std::sync::Arc;
 
 /// Seconds a proxy keeps serving after SIGTERM, and then waits for requests in flight,
 /// unless the configuration file sets `grace_period_seconds` and
@@ -30,15 +32,26 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Listener {
-    /// Plain HTTP over TCP. A port of 0 is replaced by a free one when the server is built.
+    /// Plain HTTP over TCP (and HTTP/2 with prior knowledge when [`Launch::h2c`] is on).
+    /// A port of 0 is replaced by a free one when the server is built.
     Tcp(SocketAddr),
+    /// TLS over TCP, serving [`Launch::tls`]: HTTP/2 or HTTP/1.1 chosen by ALPN.
+    Tls(SocketAddr),
 }
 
 impl Listener {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         match self {
-            Listener::Tcp(addr) => *addr,
+            Listener::Tcp(addr) | Listener::Tls(addr) => *addr,
+        }
+    }
+
+    /// The same kind of listener on `addr`.
+    fn with_addr(&self, addr: SocketAddr) -> Listener {
+        match self {
+            Listener::Tcp(_) => Listener::Tcp(addr),
+            Listener::Tls(_) => Listener::Tls(addr),
         }
     }
 }
@@ -71,15 +84,22 @@ pub struct Launch<T: Table> {
     pub metrics: Option<SocketAddr>,
     /// The access log (`--access-log`, `--access-log-format`); off by default.
     pub access_log: AccessLogConfig,
+    /// What the TLS listeners serve: certificates, client verification, ALPN.
+    pub tls: TlsConfig,
+    /// Accept HTTP/2 with prior knowledge (h2c) on plain listeners, beside HTTP/1.1;
+    /// off by default.
+    pub h2c: bool,
 }
 
 /// What a started server listens on.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Bound {
     /// The proxy's listeners, ports of 0 replaced.
     pub listeners: Vec<SocketAddr>,
     /// The metrics endpoint, when there is one.
     pub metrics: Option<SocketAddr>,
+    /// The certificates of the TLS listeners, when there are any: reloadable.
+    pub certificates: Option<Arc<Certificates>>,
 }
 
 impl<T: Table> Default for Launch<T> {
@@ -96,6 +116,8 @@ impl<T: Table> Default for Launch<T> {
             hooks: None,
             metrics: None,
             access_log: AccessLogConfig::default(),
+            tls: TlsConfig::default(),
+            h2c: false,
         }
     }
 }
@@ -173,10 +195,13 @@ impl<T: Table> Launch<T> {
         let listeners = self
             .listeners
             .iter()
-            .map(|l| match l {
-                Listener::Tcp(addr) => pick_port(*addr).map(Listener::Tcp),
-            })
+            .map(|l| pick_port(l.addr()).map(|addr| l.with_addr(addr)))
             .collect::<Result<Vec<_>, _>>()?;
+        let certificates = if listeners.iter().any(|l| matches!(l, Listener::Tls(_))) {
+            Some(Arc::new(Certificates::load(&self.tls.certs)?))
+        } else {
+            None
+        };
         let mut opt = self.pingora.take();
         let conf = match &opt {
             Some(o) if o.conf.is_some() => Some(
@@ -242,18 +267,16 @@ impl<T: Table> Launch<T> {
         // this many requests, which bounds what one client holds; Pingora has no limit.
         // Pingora counts reuses after the first request.
         options.keepalive_request_limit = self.keepalive_requests.map(|n| n.saturating_sub(1));
+        options.h2c = self.h2c;
         app.server_options = Some(options);
+        let tls = certificates.as_ref().map(|c| (&self.tls, c));
         if metrics.is_some() {
             // Counting open connections wraps each connection's processing: only when
             // metrics are on.
             let app = crate::metrics::Connections::new(app, T::NAME);
-            let mut service = pingora_core::services::listening::Service::new(T::NAME.into(), app);
-            add_listeners(&mut service, &listeners);
-            server.add_service(service);
+            add_proxy_service(&mut server, T::NAME, app, &listeners, tls)?;
         } else {
-            let mut service = pingora_core::services::listening::Service::new(T::NAME.into(), app);
-            add_listeners(&mut service, &listeners);
-            server.add_service(service);
+            add_proxy_service(&mut server, T::NAME, app, &listeners, tls)?;
         }
         for s in services {
             server.add_boxed_service(s);
@@ -269,16 +292,24 @@ impl<T: Table> Launch<T> {
         let bound = Bound {
             listeners: listeners.iter().map(Listener::addr).collect(),
             metrics,
+            certificates,
         };
         Ok((server, bound))
     }
 }
 
-/// Add the proxy's listeners to its service.
-fn add_listeners<A>(
-    service: &mut pingora_core::services::listening::Service<A>,
+/// Serve `app`, the proxy, on its listeners; TLS ones serve `tls`.
+fn add_proxy_service<A>(
+    server: &mut Server,
+    name: &str,
+    app: A,
     listeners: &[Listener],
-) {
+    tls: Option<(&TlsConfig, &Arc<Certificates>)>,
+) -> Result<(), Error>
+where
+    A: pingora_core::apps::ServerApp + Send + Sync + 'static,
+{
+    let mut service = pingora_core::services::listening::Service::new(name.into(), app);
     for listener in listeners {
         match listener {
             // No L4 read buffer: Pingora's default gives every connection a 64 KiB buffer
@@ -289,8 +320,19 @@ fn add_listeners<A>(
                 ListenerConfig::tcp(addr.to_string())
                     .l4_buffer(L4BufferSettings::default().read(0)),
             ),
+            Listener::Tls(addr) => {
+                let Some((config, certs)) = tls else {
+                    return Err(Error::Startup {
+                        what: format!("TLS listener {addr}: no certificates were loaded"),
+                    });
+                };
+                let settings = crate::tls::settings(config, certs.clone())?;
+                service.add_listener(ListenerConfig::tcp(addr.to_string()).tls(settings));
+            }
         }
     }
+    server.add_service(service);
+    Ok(())
 }
 
 /// Requests served on one downstream connection before it is closed, by default (nginx's

@@ -58,12 +58,14 @@ pub mod request;
 pub mod server;
 pub mod spec;
 pub mod table;
+pub mod tls;
 
 pub use access_log::AccessLogConfig;
 pub use context::Ctx;
 pub use error::Error;
 pub use hooks::{Answer, Flow, Hooks, NoHooks};
 pub use launch::{Bound, Launch, Listener};
+pub use request::Arrival;
 pub use server::{serve, serve_from, serve_from_with, serve_with, Builder, Handle};
 pub use spec::{PathPolicy, Response, Target};
 pub use table::{Decision, Id, Table};
@@ -78,7 +80,7 @@ pub mod __private {
     pub use crate::hooks::NoHooks;
     pub use crate::request::{
         contains, cookie_in, decoded_contains, decoded_eq, decoded_starts_with, host_wildcard,
-        ip_in, path_prefix_segment, BadRequest, HeaderLines, RequestView,
+        ip_in, path_prefix_segment, Arrival, BadRequest, HeaderLines, RequestView,
     };
     pub use crate::server::{serve, serve_with, Builder};
     pub use crate::spec::*;

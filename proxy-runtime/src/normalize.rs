@@ -43,7 +43,15 @@ pub fn host_parts(raw: &[u8]) -> Option<(&[u8], bool)> {
 fn port_ok(raw: &[u8]) -> bool {
     let after = if raw.first() == Some(&b'[') {
         match raw.iter().position(|&c| c == b']') {
-            Some(end) => &raw[end + 1..],
+            // A trailing dot is stripped from every host, bracketed ones included, before
+            // a port as without one (`[::1].:8080` as `a.:8080`).
+            Some(end) => {
+                let after = &raw[end + 1..];
+                match after {
+                    [b'.', rest @ ..] => rest,
+                    _ => after,
+                }
+            }
             None => return false,
         }
     } else {
@@ -53,8 +61,7 @@ fn port_ok(raw: &[u8]) -> bool {
         }
     };
     match after {
-        // A trailing dot is stripped from every host, bracketed ones included.
-        [] | [b'.'] => true,
+        [] => true,
         [b':', port @ ..] => {
             port.len() <= 5
                 && port.iter().all(u8::is_ascii_digit)

@@ -8,8 +8,8 @@ use crate::context::{Ctx, RequestState, Unavailable};
 use crate::error::Error;
 use crate::hooks::{Answer, Flow, Hooks};
 use crate::metrics;
-use crate::request::{BadRequest, RequestView};
-use crate::spec::{Actions, PathPolicy, SplitSpec, Target};
+use crate::request::{Arrival, BadRequest, RequestView};
+use crate::spec::{Actions, Cidr, PathPolicy, SplitSpec, Target};
 use crate::table::{Decision, Id, Table};
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -32,9 +32,8 @@ pub struct Proxy<T: Table> {
     hooks: T::Hooks,
     /// Per rule: its compiled rewrite and rate counter.
     routes: Box<[RouteState]>,
-    /// Record metrics (a metrics address is configured).
-    metrics: bool,
-    /// This table's `switchyard_requests_in_flight`, looked up once.
+    /// This table's `switchyard_requests_in_flight`, looked up once; `Some` exactly when
+    /// metrics are recorded (a metrics address is configured).
     in_flight: Option<prometheus::IntGauge>,
     /// The access log, when it is on.
     access_log: Option<AccessLog>,
@@ -54,7 +53,6 @@ impl<T: Table> Proxy<T> {
             keyed,
             hooks,
             routes: actions::route_states(T::ROUTES)?,
-            metrics: false,
             in_flight: None,
             access_log: None,
         })
@@ -62,16 +60,20 @@ impl<T: Table> Proxy<T> {
 
     /// Record metrics and write the access log as configured.
     pub fn observed(mut self, metrics: bool, access_log: Option<AccessLog>) -> Self {
-        self.metrics = metrics;
         self.in_flight =
             metrics.then(|| metrics::metrics().in_flight.with_label_values(&[T::NAME]));
         self.access_log = access_log;
         self
     }
 
+    /// Metrics are recorded.
+    fn metrics(&self) -> bool {
+        self.in_flight.is_some()
+    }
+
     /// A retry is decided for a request at cluster `index`.
     fn count_retry(&self, index: usize) {
-        if self.metrics {
+        if self.metrics() {
             let name = self.clusters.get(index).map_or("-", LiveCluster::name);
             metrics::metrics()
                 .retries
@@ -173,16 +175,9 @@ impl<T: Table> Proxy<T> {
     /// Which cluster a split sends this request to.
     fn split_arm(&self, view: &RequestView<'_>, index: usize) -> usize {
         let split = &T::SPLITS[index];
-        let point = match split.by {
-            Some(key) => {
-                let mut ip = [0u8; 16];
-                let bytes = view.key(key, &mut ip).unwrap_or(b"");
-                crate::cluster::fnv1a(bytes) % u64::from(split.total)
-            }
-            None => {
-                self.split_counters[index].fetch_add(1, Ordering::Relaxed) % u64::from(split.total)
-            }
-        };
+        let point = keyed_point(split, view).unwrap_or_else(|| {
+            self.split_counters[index].fetch_add(1, Ordering::Relaxed) % u64::from(split.total)
+        });
         pick_arm(split, point)
     }
 
@@ -248,7 +243,15 @@ fn backup_chain(clusters: &[LiveCluster], first: usize) -> impl Iterator<Item = 
         .take(clusters.len() + 1)
 }
 
-fn pick_arm(split: &SplitSpec, mut point: u64) -> usize {
+/// Where a split keyed `by` a request key puts this request (`None` for an unkeyed split).
+pub(crate) fn keyed_point(split: &SplitSpec, view: &RequestView<'_>) -> Option<u64> {
+    let mut ip = [0u8; 16];
+    let bytes = view.key(split.by?, &mut ip).unwrap_or(b"");
+    Some(crate::cluster::fnv1a(bytes) % u64::from(split.total))
+}
+
+/// The cluster of the split arm `point` falls in (`point` < the split's total).
+pub(crate) fn pick_arm(split: &SplitSpec, mut point: u64) -> usize {
     for &(cluster, weight) in split.arms {
         if point < u64::from(weight) {
             return cluster;
@@ -274,6 +277,23 @@ fn client_ip(session: &Session) -> Option<IpAddr> {
         .client_addr()
         .and_then(|a| a.as_inet())
         .map(|a| a.ip())
+}
+
+/// The listener `session` came in on. Its port is looked up only for a table that tests
+/// `port(..)` (the first lookup on a connection asks the kernel).
+fn arrival<T: Table>(session: &Session) -> Arrival {
+    let digest = session.digest();
+    Arrival {
+        tls: digest.is_some_and(|d| d.ssl_digest.is_some()),
+        port: if T::LISTENER_PORT {
+            session
+                .server_addr()
+                .and_then(|a| a.as_inet())
+                .map_or(0, |a| a.port())
+        } else {
+            0
+        },
+    }
 }
 
 /// Refuse a request the runtime will not route or forward, saying why in the log.
@@ -371,9 +391,14 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         if let Flow::Answer(a) = self.hooks.request(session, ctx).await? {
             return hook_answer::<T>(session, a).await;
         }
-        let routed = RequestView::with_policy(session.req_header(), ctx.client, T::PATHS, |view| {
-            self.route(view)
-        });
+        let arrival = arrival::<T>(session);
+        let routed = RequestView::arrived(
+            session.req_header(),
+            ctx.client,
+            arrival,
+            T::PATHS,
+            |view| self.route(view),
+        );
         let (decision, cluster, routed) = match routed {
             Ok(routed) => routed,
             Err(bad) => return refuse::<T>(session, bad).await,
@@ -382,7 +407,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         ctx.route = decision.route;
         ctx.state.primary = cluster;
         ctx.cluster = cluster.and_then(T::ClusterId::at);
-        if let (Some(_), true) = (routed.limited, self.metrics) {
+        if let (Some(_), true) = (routed.limited, self.metrics()) {
             metrics::metrics()
                 .rate_limited
                 .with_label_values(&[T::NAME, ctx.route_name()])
@@ -429,8 +454,9 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         {
             return refuse::<T>(session, BadRequest::MethodNotAllowed).await;
         }
+        let length = conform::single_length(req);
         let max_body = Self::actions_of(ctx).and_then(|a| a.max_body);
-        if let (Some(max), Some(length)) = (max_body, conform::single_length(req)) {
+        if let (Some(max), Some(length)) = (max_body, length) {
             let length = std::str::from_utf8(length)
                 .ok()
                 .and_then(|l| l.trim().parse::<u64>().ok());
@@ -438,12 +464,10 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 return refuse::<T>(session, BadRequest::BodyTooLarge).await;
             }
         }
-        if head.collapse_length {
-            if let Some(length) = conform::single_length(req).map(<[u8]>::to_vec) {
-                session
-                    .req_header_mut()
-                    .insert_header(http::header::CONTENT_LENGTH, length)?;
-            }
+        if let (true, Some(length)) = (head.collapse_length, length.map(<[u8]>::to_vec)) {
+            session
+                .req_header_mut()
+                .insert_header(http::header::CONTENT_LENGTH, length)?;
         }
         if let Some(path) = routed.forward {
             ctx.state.forward_path = Some(with_query(session.req_header(), path));
@@ -494,7 +518,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         let forwarding = &T::FORWARDING;
         if forwarding.x_forwarded || forwarding.via.is_some() {
             let peer = client_ip(session);
-            let trusted = peer.is_some_and(|p| T::TRUSTED_PROXIES.iter().any(|c| c.contains(p)));
+            let trusted = peer.is_some_and(|p| Cidr::any_contains(T::TRUSTED_PROXIES, p));
             let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
             actions::add_forwarding(upstream_request, peer, trusted, tls, forwarding)?;
         }
@@ -525,7 +549,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
 
     async fn logging(&self, session: &mut Session, e: Option<&PError>, ctx: &mut Self::CTX) {
         self.hooks.log(session, e, ctx).await;
-        if !self.metrics && self.access_log.is_none() {
+        if !self.metrics() && self.access_log.is_none() {
             return;
         }
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
@@ -533,7 +557,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             (Some(c), Some(addr)) => c.label(addr),
             _ => "-",
         };
-        if self.metrics {
+        if self.metrics() {
             let m = metrics::metrics();
             m.requests
                 .with_label_values(&[
@@ -576,7 +600,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 bytes_in: session.body_bytes_read(),
                 bytes_out: session.body_bytes_sent(),
             };
-            if !log.record(&entry) && self.metrics {
+            if !log.record(&entry) && self.metrics() {
                 metrics::metrics()
                     .access_log_dropped
                     .with_label_values(&[T::NAME])
@@ -725,7 +749,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             if let Some(started) = ctx.state.upstream_started {
                 let took = started.elapsed();
                 ctx.state.upstream_time = Some(took);
-                if self.metrics {
+                if self.metrics() {
                     metrics::metrics()
                         .upstream_seconds
                         .with_label_values(&[T::NAME, cluster.name(), cluster.label(addr)])

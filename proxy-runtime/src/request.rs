@@ -91,6 +91,17 @@ pub struct RequestView<'a> {
     pub path: &'a [u8],
     /// The client's address, when it is an IP socket.
     pub client: Option<IpAddr>,
+    /// The listener the request came in on (`tls`, `port(..)`).
+    pub arrival: Arrival,
+}
+
+/// The listener a request came in on, as the `tls` and `port(..)` matchers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Arrival {
+    /// It terminates TLS.
+    pub tls: bool,
+    /// Its local port; 0 when unknown (a request decided without a listener).
+    pub port: u16,
 }
 
 impl<'a> RequestView<'a> {
@@ -113,14 +124,24 @@ impl<'a> RequestView<'a> {
         policy: PathPolicy,
         f: impl FnOnce(&RequestView<'_>) -> R,
     ) -> Result<R, BadRequest> {
+        Self::arrived(req, client, Arrival::default(), policy, f)
+    }
+
+    /// [`with_policy`](Self::with_policy) for a request that came in on listener `arrival`.
+    pub fn arrived<R>(
+        req: &RequestHeader,
+        client: Option<IpAddr>,
+        arrival: Arrival,
+        policy: PathPolicy,
+        f: impl FnOnce(&RequestView<'_>) -> R,
+    ) -> Result<R, BadRequest> {
         let (host, upper) = host_of(req)?;
         let raw_path = req.uri.path().as_bytes();
+        let from = (client, arrival);
         if upper {
-            with_lower_host(host, |host| {
-                with_path(req, host, raw_path, client, policy, f)
-            })
+            with_lower_host(host, |host| with_path(req, host, raw_path, from, policy, f))
         } else {
-            with_path(req, host, raw_path, client, policy, f)
+            with_path(req, host, raw_path, from, policy, f)
         }
     }
 
@@ -190,7 +211,7 @@ fn with_path<R>(
     req: &RequestHeader,
     host: &[u8],
     raw_path: &[u8],
-    client: Option<IpAddr>,
+    (client, arrival): (Option<IpAddr>, Arrival),
     policy: PathPolicy,
     f: impl FnOnce(&RequestView<'_>) -> R,
 ) -> Result<R, BadRequest> {
@@ -200,6 +221,7 @@ fn with_path<R>(
             host,
             path,
             client,
+            arrival,
         })
     };
     if path_is_plain(raw_path) {

@@ -7,6 +7,7 @@ use crate::error::Error;
 use crate::inspect::{describe, describe_json, explanation};
 use crate::launch::{parse_addr, parse_member, Launch, Listener};
 use crate::table::Table;
+use crate::tls::{CertPair, ClientAuth};
 use clap::Parser;
 use pingora_core::server::configuration::Opt;
 use pingora_core::server::{RunArgs, ShutdownSignal, ShutdownSignalWatch};
@@ -25,6 +26,29 @@ pub struct Cli {
     /// Address to listen on (repeatable). Default: 127.0.0.1:6188.
     #[arg(long = "listen", value_name = "ADDR")]
     pub listen: Vec<String>,
+    /// Address to accept TLS on (repeatable), serving the --cert certificates: HTTP/2 or
+    /// HTTP/1.1 by ALPN.
+    #[arg(long = "listen-tls", value_name = "ADDR")]
+    pub listen_tls: Vec<String>,
+    /// A certificate chain and its key for the TLS listeners, `CERT.pem,KEY.pem`
+    /// (repeatable): chosen by the name a client asks for (SNI); the first is the default.
+    /// SIGHUP reads the files again.
+    #[arg(long = "cert", value_name = "CERT.pem,KEY.pem")]
+    pub cert: Vec<String>,
+    /// Require client certificates signed by the CA in this PEM file on the TLS listeners
+    /// (mTLS).
+    #[arg(long, value_name = "CA.pem")]
+    pub client_ca: Option<std::path::PathBuf>,
+    /// With --client-ca: serve clients without a certificate too (a certificate that is
+    /// given must still verify).
+    #[arg(long, requires = "client_ca")]
+    pub client_cert_optional: bool,
+    /// Offer only HTTP/1.1 on the TLS listeners (no `h2` by ALPN).
+    #[arg(long)]
+    pub no_h2: bool,
+    /// Accept HTTP/2 with prior knowledge (h2c) on the plain listeners, beside HTTP/1.1.
+    #[arg(long)]
+    pub h2c: bool,
     /// Worker threads of the proxy service. Default: the number of CPUs.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -164,6 +188,26 @@ fn run_cli<T: Table>(cli: Cli, hooks: T::Hooks) -> Result<(), Error> {
             .listeners
             .push(Listener::Tcp(parse_addr("--listen", addr)?));
     }
+    for addr in &cli.listen_tls {
+        launch
+            .listeners
+            .push(Listener::Tls(parse_addr("--listen-tls", addr)?));
+    }
+    for pair in &cli.cert {
+        launch.tls.certs.push(CertPair::parse(pair)?);
+    }
+    if !launch.tls.certs.is_empty() && cli.listen_tls.is_empty() {
+        return Err(Error::BadArgument(
+            "--cert is given but no --listen-tls ADDR serves it".into(),
+        ));
+    }
+    launch.tls.client_auth = match (cli.client_ca, cli.client_cert_optional) {
+        (Some(ca), false) => ClientAuth::Required(ca),
+        (Some(ca), true) => ClientAuth::Optional(ca),
+        (None, _) => ClientAuth::Off,
+    };
+    launch.tls.h2 = !cli.no_h2;
+    launch.h2c = cli.h2c;
     launch.threads = cli
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -193,7 +237,38 @@ fn run_cli<T: Table>(cli: Cli, hooks: T::Hooks) -> Result<(), Error> {
     if let Some(addr) = bound.metrics {
         log::info!("{} metrics on http://{addr}/metrics", T::NAME);
     }
+    if let Some(certs) = bound.certificates.clone() {
+        reload_on_sighup(T::NAME, certs)?;
+    }
     server.run(RunArgs::default());
+    Ok(())
+}
+
+/// Read the TLS certificates again on every SIGHUP, on a thread of its own. A reload that
+/// fails is logged and the certificates being served stay.
+fn reload_on_sighup(
+    name: &'static str,
+    certs: std::sync::Arc<crate::tls::Certificates>,
+) -> Result<(), Error> {
+    let mut signals =
+        signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]).map_err(|e| {
+            Error::Startup {
+                what: format!("SIGHUP handler: {e}"),
+            }
+        })?;
+    std::thread::Builder::new()
+        .name(format!("{name}-tls-reload"))
+        .spawn(move || {
+            for _ in signals.forever() {
+                match certs.reload() {
+                    Ok(()) => log::info!("{name}: TLS certificates reloaded"),
+                    Err(e) => log::error!("{name}: TLS certificates not reloaded, still serving the previous ones: {e}"),
+                }
+            }
+        })
+        .map_err(|e| Error::Startup {
+            what: format!("TLS reload thread: {e}"),
+        })?;
     Ok(())
 }
 
@@ -254,6 +329,49 @@ impl<T: Table> Builder<T> {
             Ok(addr) => self.launch.listeners.push(Listener::Tcp(addr)),
             Err(e) => self.fail(e),
         }
+        self
+    }
+
+    /// Accept TLS on `addr` (a port of 0 picks a free one), serving the [`cert`](Self::cert)
+    /// certificates. Repeatable; [`Handle::addrs`] lists every listener in the order
+    /// given (a builder with only TLS listeners has no plain one).
+    pub fn listen_tls(mut self, addr: impl AsRef<str>) -> Self {
+        match parse_addr("listen_tls", addr.as_ref()) {
+            Ok(addr) => self.launch.listeners.push(Listener::Tls(addr)),
+            Err(e) => self.fail(e),
+        }
+        self
+    }
+
+    /// Serve this certificate chain and key on the TLS listeners (PEM files); the first
+    /// given is the default for clients whose SNI no certificate names.
+    pub fn cert(
+        mut self,
+        cert: impl Into<std::path::PathBuf>,
+        key: impl Into<std::path::PathBuf>,
+    ) -> Self {
+        self.launch.tls.certs.push(CertPair {
+            cert: cert.into(),
+            key: key.into(),
+        });
+        self
+    }
+
+    /// Client-certificate verification on the TLS listeners (mTLS).
+    pub fn client_auth(mut self, auth: ClientAuth) -> Self {
+        self.launch.tls.client_auth = auth;
+        self
+    }
+
+    /// Offer HTTP/2 by ALPN on the TLS listeners (default on).
+    pub fn h2(mut self, on: bool) -> Self {
+        self.launch.tls.h2 = on;
+        self
+    }
+
+    /// Accept HTTP/2 with prior knowledge (h2c) on the plain listeners (default off).
+    pub fn h2c(mut self, on: bool) -> Self {
+        self.launch.h2c = on;
         self
     }
 
@@ -334,6 +452,7 @@ impl<T: Table> Builder<T> {
         let handle = Handle {
             addrs: bound.listeners,
             metrics: bound.metrics,
+            certificates: bound.certificates,
             stop: Some(tx),
             thread: Some(thread),
         };
@@ -370,6 +489,7 @@ impl ShutdownSignalWatch for OnSignal {
 pub struct Handle {
     addrs: Vec<SocketAddr>,
     metrics: Option<SocketAddr>,
+    certificates: Option<std::sync::Arc<crate::tls::Certificates>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -388,6 +508,16 @@ impl Handle {
     /// Where its metrics are served, when they are (`Builder::metrics`).
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
         self.metrics
+    }
+
+    /// Read the TLS listeners' certificate files again, as SIGHUP does for `serve`: the
+    /// next handshakes get the new certificates, open connections keep theirs. On an error
+    /// the certificates being served stay.
+    pub fn reload_tls(&self) -> Result<(), Error> {
+        match &self.certificates {
+            Some(c) => c.reload(),
+            None => Err(Error::BadArgument("the proxy has no TLS listener".into())),
+        }
     }
 
     /// Stop the proxy and wait for its thread to end.

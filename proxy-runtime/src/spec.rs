@@ -317,6 +317,10 @@ pub enum Check {
     NotEqual(Field, &'static str, &'static str),
     /// `client_ip("10.0.0.0/8")`.
     ClientIp(Cidr),
+    /// `tls`: the request came in on a TLS listener.
+    Tls,
+    /// `port(443)`: the local port of the listener it came in on.
+    Port(u16),
 }
 
 /// The part of a request a field test reads.
@@ -484,6 +488,11 @@ impl Cidr {
     /// `ip` is in the range (an IPv4-mapped IPv6 address matches IPv4 ranges).
     pub fn contains(&self, ip: std::net::IpAddr) -> bool {
         crate::request::ip_in(Some(ip), self.v6, self.net, self.prefix)
+    }
+
+    /// `ip` is in one of `ranges` (a table's `trusted_proxies`).
+    pub fn any_contains(ranges: &[Cidr], ip: std::net::IpAddr) -> bool {
+        ranges.iter().any(|c| c.contains(ip))
     }
 }
 

@@ -6,7 +6,7 @@
 //! is the runtime's, written once for every table.
 
 use crate::hooks::Hooks;
-use crate::request::{BadRequest, RequestView};
+use crate::request::{Arrival, BadRequest, RequestView};
 use crate::spec::{
     Cidr, ClusterSpec, Forwarding, PathPolicy, PredicateSpec, RedirectSpec, Response, RouteSpec,
     SplitSpec, Target,
@@ -65,6 +65,8 @@ pub trait Table: Sized + Send + Sync + 'static {
     const FORWARDING: Forwarding = Forwarding::DEFAULT;
     /// The named predicates as data, in declaration order (for `--explain`).
     const PREDICATES: &'static [PredicateSpec] = &[];
+    /// A rule tests `port(..)`: the listener's local port is looked up per request.
+    const LISTENER_PORT: bool = false;
 
     /// Decide a request: which rule matches and where it goes. Allocates nothing.
     fn decide_view(view: &RequestView<'_>) -> Decision<Self>;
@@ -72,6 +74,16 @@ pub trait Table: Sized + Send + Sync + 'static {
     /// Decide a request head from a client address.
     fn decide(req: &RequestHeader, client: Option<IpAddr>) -> Result<Decision<Self>, BadRequest> {
         RequestView::with_policy(req, client, Self::PATHS, Self::decide_view)
+    }
+
+    /// [`decide`](Table::decide) for a request that came in on listener `arrival` (for
+    /// tables with `tls` or `port(..)` rules).
+    fn decide_at(
+        req: &RequestHeader,
+        client: Option<IpAddr>,
+        arrival: Arrival,
+    ) -> Result<Decision<Self>, BadRequest> {
+        RequestView::arrived(req, client, arrival, Self::PATHS, Self::decide_view)
     }
 }
 

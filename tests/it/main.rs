@@ -18,8 +18,10 @@ mod health;
 mod hooks;
 mod lifecycle;
 mod observe;
+mod pki;
 mod routing;
 mod support;
+mod tls;
 
 /// A table that uses every kind of matcher, shared by the allocation test.
 mod decide_table {

@@ -1,6 +1,6 @@
 // Every matcher: exact and wildcard hosts, path, path_prefix, path_regex, method, header /
 // query / cookie with presence, `==`, `!=`, `.contains` and `.starts_with`, client_ip (IPv4
-// and IPv6), `_`, `&&`, `||`, `!`, parentheses and named predicates, one built on others.
+// and IPv6), the listener (`tls`, `port`), `_`, `&&`, `||`, `!`, parentheses and named predicates, one built on others.
 
 use pingora_http::RequestHeader;
 use std::net::IpAddr;
@@ -37,6 +37,7 @@ proxy_runtime::routes! {
     route office_v4: client_ip("10.0.0.0/8") => api;
     route office_v6: client_ip("2001:db8::/32") => api;
     route api_prefix: path_prefix("/api") => api;
+    route admin: tls && port(8443) && path_prefix("/admin") => api;
     route default: _ => web;
 }
 
@@ -116,6 +117,11 @@ fn main() {
     assert_eq!(route(&req("GET", "/api", "example.com", &[]), None), Some(ApiPrefix));
     assert_eq!(route(&req("GET", "/apiary", "example.com", &[]), None), Some(Default));
 
-    assert_eq!(MatchersRoute::ALL.len(), 15);
+    assert_eq!(MatchersRoute::ALL.len(), 16);
     assert_eq!(MatchersRoute::ApiPrefix.name(), "api_prefix");
+    let admin = req("GET", "/admin/x", "a.test", &[]);
+    let at = |tls, port| proxy_runtime::Arrival { tls, port };
+    assert_eq!(Matchers::decide_at(&admin, None, at(true, 8443)).unwrap().route, Some(Admin));
+    assert_eq!(Matchers::decide_at(&admin, None, at(false, 8443)).unwrap().route, Some(Default));
+    assert_eq!(Matchers::decide_at(&admin, None, at(true, 443)).unwrap().route, Some(Default));
 }

@@ -44,6 +44,8 @@ pub fn check_matcher(errs: &mut Errors, e: &Expr, scope: &Scope) -> Option<Match
         Expr::PathRegex(_, lit) => check_regex(errs, lit).map(Matcher::Atom),
         Expr::Method(_, ms) => check_methods(errs, ms).map(Matcher::Atom),
         Expr::ClientIp(_, lit) => check_cidr(errs, lit).map(Matcher::Atom),
+        Expr::Tls(_) => Some(Matcher::Atom(Atom::Tls)),
+        Expr::Port(_, lit) => check_port(errs, lit).map(Matcher::Atom),
         Expr::Field(kind, name, test) => check_field(errs, kind, name, test),
     }
 }
@@ -223,6 +225,21 @@ fn check_field(
 // Rule: a client range is a CIDR without host bits, or one address:
 // `client_ip("10.0.0.0/8")`; `client_ip("10.0.0.1/8")` is an error (the range is
 // `10.0.0.0/8`).
+// Rule: `port(N)` names a port a listener can have, 1..=65535: `port(443)`; `port(0)`
+// and `port(70000)` are errors.
+fn check_port(errs: &mut Errors, lit: &syn::LitInt) -> Option<Atom> {
+    match lit.base10_parse::<u16>() {
+        Ok(p) if p > 0 => Some(Atom::Port(p)),
+        _ => {
+            errs.push(
+                lit.span(),
+                format!("`{lit}` is not a port: a listener's port is 1 to 65535"),
+            );
+            None
+        }
+    }
+}
+
 pub fn check_cidr(errs: &mut Errors, lit: &LitStr) -> Option<Atom> {
     let s = lit.value();
     let net: ipnet::IpNet = match s.parse::<ipnet::IpNet>() {

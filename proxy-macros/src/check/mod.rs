@@ -90,6 +90,7 @@ pub fn check(table: &ast::RouteTable) -> Result<Model, syn::Error> {
     let all_preds: Vec<String> = d.lets.iter().map(|l| l.name.to_string()).collect();
     let mut preds = Vec::new();
     for (k, l) in d.lets.iter().enumerate() {
+        check_predicate_name(&mut errs, &l.name);
         let scope = Scope {
             before: &all_preds[..k],
             all: &all_preds,
@@ -325,6 +326,17 @@ fn check_variant_names<'a>(
         out.push(v);
     }
     out
+}
+
+// Rule: a `let` may not be named `tls`, which is the listener matcher: `let tls = ..;`
+// would be shadowed by it in every rule.
+fn check_predicate_name(errs: &mut Errors, name: &Ident) {
+    if name == "tls" {
+        errs.push(
+            name.span(),
+            "`tls` is the matcher of requests that came in over TLS; name the predicate otherwise",
+        );
+    }
 }
 
 // Rule: a table has at least one cluster and one route: `cluster web { .. }` and

@@ -174,6 +174,8 @@ fn cond(c: &Cond) -> TokenStream {
             Atom::ClientIp { v6, net, prefix } => {
                 quote!(#pv::ip_in(__sy_v.client, #v6, #net, #prefix))
             }
+            Atom::Tls => quote!(__sy_v.arrival.tls),
+            Atom::Port(p) => quote!((__sy_v.arrival.port == #p)),
             Atom::Field(field, name, test) => {
                 let (get, decoded) = match field {
                     Field::Header => {

@@ -116,6 +116,7 @@ pub fn routes(m: &Model, l: &Lowered) -> TokenStream {
         redirects: spec::redirect_specs(m).collect(),
         forwarding: spec::forwarding(m),
         predicates: spec::predicates(m),
+        listener_port: spec::listener_port(m),
     };
     let decide = decide::decide_body(m, l, route_enum, cluster_enum, preds_ty);
     let decide_view = quote! {
@@ -144,6 +145,8 @@ struct Statics {
     forwarding: TokenStream,
     /// `const PREDICATES`, when the table has `let`s.
     predicates: TokenStream,
+    /// `const LISTENER_PORT`, when a rule tests `port(..)`.
+    listener_port: TokenStream,
 }
 
 /// The public items and the `Table` impl, whose `decide_view` method is given whole: the
@@ -173,6 +176,7 @@ fn surface_and_table(
         redirects,
         forwarding,
         predicates,
+        listener_port,
     } = statics;
     let hooks = match s.hooks {
         // Spanned at the user's type, so "`Auth` does not implement `Hooks<Gateway>`"
@@ -198,6 +202,7 @@ fn surface_and_table(
             #paths
             #forwarding
             #predicates
+            #listener_port
 
             #decide_view
         }
@@ -345,6 +350,16 @@ fn public_items(s: &Surface, names: &Names) -> TokenStream {
                 client: ::core::option::Option<#pv::IpAddr>,
             ) -> ::core::result::Result<#pv::Decision<Self>, #pv::BadRequest> {
                 <Self as #pv::Table>::decide(req, client)
+            }
+
+            /// [`decide`](Self::decide) for a request that came in on listener `arrival`
+            /// (what `tls` and `port(..)` rules test). Allocates nothing.
+            pub fn decide_at(
+                req: &#pv::RequestHeader,
+                client: ::core::option::Option<#pv::IpAddr>,
+                arrival: #pv::Arrival,
+            ) -> ::core::result::Result<#pv::Decision<Self>, #pv::BadRequest> {
+                <Self as #pv::Table>::decide_at(req, client, arrival)
             }
         }
     }

@@ -239,6 +239,8 @@ fn check(m: &Matcher) -> TokenStream {
             Atom::ClientIp { v6, net, prefix } => {
                 quote!(#pv::Check::ClientIp(#pv::Cidr { v6: #v6, net: #net, prefix: #prefix }))
             }
+            Atom::Tls => quote!(#pv::Check::Tls),
+            Atom::Port(p) => quote!(#pv::Check::Port(#p)),
             Atom::Field(f, n, t) => {
                 let f = field(f);
                 let t = match t {
@@ -371,6 +373,30 @@ pub fn forwarding(m: &Model) -> TokenStream {
         out.extend(quote!(const FORWARDING: #pv::Forwarding = #pv::Forwarding { x_forwarded: #x, via: #via };));
     }
     out
+}
+
+/// `const LISTENER_PORT: bool = true;` when a rule or predicate tests `port(..)`: only
+/// then does the runtime look the listener's port up for each request.
+pub fn listener_port(m: &Model) -> TokenStream {
+    fn uses_port(matcher: &Matcher) -> bool {
+        match matcher {
+            Matcher::Atom(Atom::Port(_)) => true,
+            Matcher::Not(a) => uses_port(a),
+            Matcher::And(a, b) | Matcher::Or(a, b) => uses_port(a) || uses_port(b),
+            _ => false,
+        }
+    }
+    let used = m.routes.iter().map(|r| &r.matcher);
+    if used
+        .chain(m.preds.iter().map(|p| &p.matcher))
+        .any(uses_port)
+    {
+        quote!(
+            const LISTENER_PORT: bool = true;
+        )
+    } else {
+        TokenStream::new()
+    }
 }
 
 /// `matcher` (or a predicate it uses) names `method` in a `method(..)` test.

@@ -153,6 +153,8 @@ fn disjoint(a: &Atom, b: &Atom) -> bool {
         (HostExact(_), HostSuffix(_)) | (Path(_), PathPrefix(_)) => !atom_implies(a, b),
         (HostSuffix(_), HostExact(_)) | (PathPrefix(_), Path(_)) => !atom_implies(b, a),
         (Method(x), Method(y)) => !x.iter().any(|m| y.contains(m)),
+        // A listener has one port.
+        (Port(x), Port(y)) => x != y,
         // Query parameters and cookies have one value (the first); header lines can repeat.
         (Field(f1, n1, Test::Eq(v1)), Field(f2, n2, Test::Eq(v2))) => {
             f1 == f2 && *f1 != crate::model::Field::Header && n1 == n2 && v1 != v2

@@ -1,0 +1,8 @@
+proxy_runtime::routes! {
+    proxy Gateway;
+    cluster web { backends: ["127.0.0.1:9001"] }
+    route secure: tls("on") => web;
+    route default: _ => web;
+}
+
+fn main() {}
