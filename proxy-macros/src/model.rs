@@ -60,6 +60,8 @@ pub struct ClusterModel {
     pub passive: Option<PassiveModel>,
     pub bind_to: Option<IpAddr>,
     pub tcp_keepalive_ms: Option<u64>,
+    /// `alpn: h2` without `tls`: h2c upstream.
+    pub h2c: bool,
 }
 
 /// `"127.0.0.1:9001" weight 5`, parsed once here and emitted as a finished `SocketAddr`.

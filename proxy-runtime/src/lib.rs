@@ -47,6 +47,7 @@ pub mod cluster;
 pub mod conform;
 pub mod context;
 pub mod error;
+pub mod grpc;
 pub mod hooks;
 pub mod inspect;
 pub mod launch;

@@ -111,6 +111,10 @@ pub fn build(spec: &ClusterSpec, files: &TlsFiles, addr: SocketAddr) -> Result<H
             user_timeout: Duration::ZERO,
         });
     }
+    if spec.h2c {
+        // HTTP/2 only, over plaintext: Pingora then speaks h2 with prior knowledge.
+        o.alpn = ALPN::H2;
+    }
     if let Some(tls) = &spec.tls {
         o.verify_cert = tls.verify;
         o.verify_hostname = tls.verify_hostname;
@@ -150,6 +154,7 @@ mod tests {
             passive: None,
             bind_to: Some(crate::spec::ip_v4([127, 0, 0, 2])),
             tcp_keepalive: Some(Duration::from_secs(30)),
+            h2c: true,
         };
         let peer = build(&SPEC, &TlsFiles::default(), "127.0.0.1:9".parse().unwrap()).unwrap();
         let o = &peer.options;
@@ -164,5 +169,7 @@ mod tests {
             o.tcp_keepalive.as_ref().map(|k| k.idle),
             Some(Duration::from_secs(30))
         );
+        assert_eq!(o.alpn, ALPN::H2, "h2c: HTTP/2 only, no TLS");
+        assert!(!peer.is_tls());
     }
 }

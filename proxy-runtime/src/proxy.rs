@@ -153,9 +153,16 @@ impl<T: Table> Proxy<T> {
         extra: Option<(http::HeaderName, Vec<u8>)>,
         body: &'static str,
     ) -> PResult<bool> {
-        let mut resp = pingora_http::ResponseHeader::build(status, Some(4))?;
-        resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
-        resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
+        // A gRPC client reads errors from `grpc-status`, not from a page (grpc.rs).
+        let grpc_error = status >= 400 && crate::grpc::is_grpc(session.req_header());
+        let (mut resp, body) = if grpc_error {
+            (crate::grpc::error_head(status, body)?, "")
+        } else {
+            let mut resp = pingora_http::ResponseHeader::build(status, Some(4))?;
+            resp.insert_header(http::header::CONTENT_LENGTH, body.len())?;
+            resp.insert_header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")?;
+            (resp, body)
+        };
         resp.insert_header(http::header::CACHE_CONTROL, "private, no-store")?;
         if let Some((name, value)) = extra {
             resp.insert_header(name, value)?;
@@ -766,9 +773,14 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         e: &PError,
         ctx: &mut Self::CTX,
     ) -> FailToProxy {
+        let grpc = crate::grpc::is_grpc(session.req_header());
         if let Some((index, why)) = ctx.state.unavailable {
             let name = self.clusters.get(index).map_or("-", LiveCluster::name);
             let code = why.status();
+            if grpc {
+                let message = format!("{} in cluster `{name}`", why.reason());
+                return grpc_failure::<T>(session, code, &message).await;
+            }
             let body = format!("{code} {} in cluster `{name}`\n", why.reason());
             if let Err(err) = session
                 .respond_error_with_body(code, Bytes::from(body))
@@ -793,6 +805,14 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 _ => 500,
             },
         };
+        if code > 0 && grpc {
+            let message = match code {
+                504 => "the backend did not answer in time",
+                502 => "the backend failed",
+                _ => "the proxy could not forward the call",
+            };
+            return grpc_failure::<T>(session, code, message).await;
+        }
         if code > 0 {
             if let Err(err) = session.respond_error(code).await {
                 log::debug!("{}: could not answer {code}: {err}", T::NAME);
@@ -802,6 +822,24 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+}
+
+/// Answer a gRPC call the proxy failed with a trailers-only gRPC error (grpc.rs).
+async fn grpc_failure<T: Table>(session: &mut Session, code: u16, message: &str) -> FailToProxy {
+    let written = match crate::grpc::error_head(code, message) {
+        Ok(head) => session.write_response_header(Box::new(head), true).await,
+        Err(e) => Err(e),
+    };
+    if let Err(err) = written {
+        log::debug!(
+            "{}: could not answer a gRPC error for {code}: {err}",
+            T::NAME
+        );
+    }
+    FailToProxy {
+        error_code: code,
+        can_reuse_downstream: false,
     }
 }
 

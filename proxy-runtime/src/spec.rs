@@ -39,6 +39,9 @@ pub struct ClusterSpec {
     pub bind_to: Option<IpAddr>,
     /// TCP keep-alive idle time on upstream connections (probes every 10 s, 5 at most).
     pub tcp_keepalive: Option<Duration>,
+    /// `alpn: h2` on a cluster without TLS: HTTP/2 with prior knowledge (h2c), as gRPC
+    /// servers speak it in plaintext.
+    pub h2c: bool,
 }
 
 /// Passive health: `passive: { failures: 5, cooldown: 10s }`.

@@ -14,6 +14,7 @@ mod examples;
 mod failures;
 mod fuzz;
 mod gateway;
+mod grpc;
 mod health;
 mod hooks;
 mod lifecycle;

@@ -1,4 +1,4 @@
-// Cluster options: tcp and http health checks, retries, backups, timeouts and tls (sni,
+// Cluster options: h2c (`alpn: h2` without tls), tcp and http health checks, retries, backups, timeouts and tls (sni,
 // verify, verify_hostname, alternative_cn, alpn, ca, client certificates).
 
 use pingora_http::RequestHeader;
@@ -14,6 +14,11 @@ proxy_runtime::routes! {
         retries: 2,
         backup: api_dr,
         timeouts: { connect: 500ms, total_connect: 2s, read: 30s, write: 30s, idle: 1m },
+    }
+    /// A plaintext gRPC service: h2c.
+    cluster grpc {
+        backends: ["127.0.0.1:50051"],
+        alpn: h2,
     }
     cluster api_dr {
         backends: ["[::1]:9003"],
@@ -78,6 +83,10 @@ fn main() {
     assert_eq!(d.route, Some(UpstreamsRoute::Default));
     assert_eq!(d.target, Target::Cluster(UpstreamsCluster::Api));
 
-    assert_eq!(UpstreamsCluster::ALL.len(), 6);
+    assert_eq!(UpstreamsCluster::ALL.len(), 7);
+    use proxy_runtime::{Id, Table};
+    let grpc = &<Upstreams as Table>::CLUSTERS[UpstreamsCluster::Grpc.index()];
+    assert!(grpc.h2c && grpc.tls.is_none());
+    assert!(!<Upstreams as Table>::CLUSTERS[UpstreamsCluster::Secure.index()].h2c);
     assert_eq!(UpstreamsCluster::ApiDr.name(), "api_dr");
 }

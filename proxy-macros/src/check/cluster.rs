@@ -10,7 +10,7 @@ use crate::model::*;
 use std::net::{IpAddr, SocketAddr};
 use syn::Ident;
 
-const CLUSTER_KEYS: [&str; 10] = [
+const CLUSTER_KEYS: [&str; 11] = [
     "backends",
     "balance",
     "health",
@@ -21,6 +21,7 @@ const CLUSTER_KEYS: [&str; 10] = [
     "passive",
     "bind_to",
     "tcp_keepalive",
+    "alpn",
 ];
 
 // Rule: a cluster has known options, each once, and `backends`. `cluster api { backend: [..] }`
@@ -48,7 +49,9 @@ pub fn check_cluster(
         passive: None,
         bind_to: None,
         tcp_keepalive_ms: None,
+        h2c: false,
     };
+    let mut alpn_key = None;
     let mut has_backends = false;
     let mut passive_declared = false;
     for opt in unique_opts(errs, &c.options, &CLUSTER_KEYS, "cluster option") {
@@ -96,8 +99,20 @@ pub fn check_cluster(
                 ),
             },
             "tcp_keepalive" => out.tcp_keepalive_ms = duration(errs, &opt.value, "`tcp_keepalive`"),
+            "alpn" => {
+                alpn_key = Some(&opt.key);
+                out.h2c = check_plain_alpn(errs, &opt.value);
+            }
             _ => {}
         }
+    }
+    // Rule: a TLS cluster negotiates its protocol inside `tls`: `tls: { alpn: h2 }`.
+    if let (Some(key), Some(_)) = (alpn_key, &out.tls) {
+        errs.push(
+            key.span(),
+            "a TLS cluster negotiates its protocol in `tls`: write `tls: { alpn: h2, .. }`",
+        );
+        out.h2c = false;
     }
     // Rule: a cluster without `health` or `passive` sets aside a backend whose connection
     // fails (the runtime's default); with `health`, the check decides alone.
@@ -118,6 +133,39 @@ pub fn check_cluster(
         );
     }
     out
+}
+
+// Rule: `alpn` on a plaintext cluster is `h2` (HTTP/2 with prior knowledge, h2c: what
+// gRPC servers speak without TLS) or `h1` (the default). `h2_h1` needs TLS to negotiate.
+fn check_plain_alpn(errs: &mut Errors, v: &Value) -> bool {
+    match v {
+        Value::Ident(i) => match i.to_string().as_str() {
+            "h2" => true,
+            "h1" => false,
+            "h2_h1" => {
+                errs.push(
+                    i.span(),
+                    "a plaintext connection cannot negotiate its protocol: write `alpn: h2` \
+                     (h2c, prior knowledge) or `alpn: h1`, or add `tls`",
+                );
+                false
+            }
+            other => {
+                errs.push(
+                    i.span(),
+                    format!(
+                        "unknown alpn `{other}`{}",
+                        hint_or_list(other, &["h1", "h2"])
+                    ),
+                );
+                false
+            }
+        },
+        v => {
+            errs.push(v.span(), "expected `h2` (h2c) or `h1`");
+            false
+        }
+    }
 }
 
 // Rule: `backends` is a non-empty list of distinct `IP:PORT` strings with weights of 1–1000:

@@ -158,6 +158,7 @@ pub fn cluster_spec(c: &ClusterModel) -> TokenStream {
         None => quote!(::core::option::Option::None),
     };
     let keepalive = opt_ms(c.tcp_keepalive_ms);
+    let h2c = c.h2c;
     let t = &c.timeouts;
     let (tc, ttc, tr, tw, ti) = (
         opt_ms(t.connect),
@@ -178,6 +179,7 @@ pub fn cluster_spec(c: &ClusterModel) -> TokenStream {
         passive: #passive,
         bind_to: #bind_to,
         tcp_keepalive: #keepalive,
+        h2c: #h2c,
     })
 }
 
