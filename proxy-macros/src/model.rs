@@ -135,6 +135,7 @@ pub struct TimeoutsModel {
     pub read: Option<u64>,
     pub write: Option<u64>,
     pub idle: Option<u64>,
+    pub websocket: Option<u64>,
 }
 
 pub struct PassiveModel {

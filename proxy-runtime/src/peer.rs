@@ -150,6 +150,7 @@ mod tests {
                 read: Some(Duration::from_secs(5)),
                 write: None,
                 idle: Some(Duration::from_secs(60)),
+                websocket: None,
             },
             passive: None,
             bind_to: Some(crate::spec::ip_v4([127, 0, 0, 2])),

@@ -646,9 +646,16 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 ctx.tries += 1;
                 ctx.state.upstream_started = Some(std::time::Instant::now());
                 ctx.state.upstream_time = None;
-                let peer = cluster.peer(addr).ok_or_else(|| {
+                let mut peer = cluster.peer(addr).ok_or_else(|| {
                     PError::explain(ErrorType::InternalError, "selected backend has no peer")
                 })?;
+                if session.is_upgrade_req() {
+                    // A WebSocket waits for messages, not for an answer: its own idle
+                    // timeout replaces the HTTP `read` one.
+                    let t = &cluster.spec().timeouts;
+                    peer.options.read_timeout =
+                        Some(t.websocket.unwrap_or(crate::spec::Timeouts::WEBSOCKET_IDLE));
+                }
                 Ok(Box::new(peer))
             }
             Err(index) => {

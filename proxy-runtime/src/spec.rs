@@ -215,6 +215,10 @@ pub struct Timeouts {
     pub write: Option<Duration>,
     /// How long an idle pooled connection is kept.
     pub idle: Option<Duration>,
+    /// How long an upgraded connection (WebSocket) may go without a message from the
+    /// backend; replaces `read` once a request asks for an upgrade. `None`:
+    /// [`Timeouts::WEBSOCKET_IDLE`].
+    pub websocket: Option<Duration>,
 }
 
 impl Timeouts {
@@ -225,7 +229,12 @@ impl Timeouts {
         read: None,
         write: None,
         idle: None,
+        websocket: None,
     };
+
+    /// The idle timeout of an upgraded connection when the cluster sets none: one hour.
+    /// A WebSocket is quiet for long stretches; the HTTP `read` timeout would cut it.
+    pub const WEBSOCKET_IDLE: Duration = Duration::from_secs(3600);
 }
 
 /// A weighted split between clusters (`split { a: 5, b: 95 } by KEY`).

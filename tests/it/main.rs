@@ -23,6 +23,7 @@ mod pki;
 mod routing;
 mod support;
 mod tls;
+mod websocket;
 
 /// A table that uses every kind of matcher, shared by the allocation test.
 mod decide_table {

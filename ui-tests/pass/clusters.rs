@@ -13,7 +13,7 @@ proxy_runtime::routes! {
         health: tcp { every: 5s, fall: 3, rise: 2, timeout: 500ms },
         retries: 2,
         backup: api_dr,
-        timeouts: { connect: 500ms, total_connect: 2s, read: 30s, write: 30s, idle: 1m },
+        timeouts: { connect: 500ms, total_connect: 2s, read: 30s, write: 30s, idle: 1m, websocket: 1h },
     }
     /// A plaintext gRPC service: h2c.
     cluster grpc {

@@ -582,14 +582,22 @@ fn check_passive(errs: &mut Errors, v: &Value) -> Option<PassiveModel> {
     })
 }
 
-// Rule: `timeouts: { connect, total_connect, read, write, idle }`, each a duration.
+// Rule: `timeouts: { connect, total_connect, read, write, idle, websocket }`, each a
+// duration.
 fn check_timeouts(errs: &mut Errors, v: &Value) -> TimeoutsModel {
     let mut t = TimeoutsModel::default();
     let Value::Block(opts, _) = v else {
         errs.push(v.span(), "expected `{ connect: 1s, read: 30s, .. }`");
         return t;
     };
-    let known = ["connect", "total_connect", "read", "write", "idle"];
+    let known = [
+        "connect",
+        "total_connect",
+        "read",
+        "write",
+        "idle",
+        "websocket",
+    ];
     for o in unique_opts(errs, opts, &known, "timeout") {
         let ms = duration(errs, &o.value, &format!("`{}`", o.key));
         match o.key.to_string().as_str() {
@@ -598,6 +606,7 @@ fn check_timeouts(errs: &mut Errors, v: &Value) -> TimeoutsModel {
             "read" => t.read = ms,
             "write" => t.write = ms,
             "idle" => t.idle = ms,
+            "websocket" => t.websocket = ms,
             _ => {}
         }
     }

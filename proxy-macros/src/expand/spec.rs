@@ -160,12 +160,13 @@ pub fn cluster_spec(c: &ClusterModel) -> TokenStream {
     let keepalive = opt_ms(c.tcp_keepalive_ms);
     let h2c = c.h2c;
     let t = &c.timeouts;
-    let (tc, ttc, tr, tw, ti) = (
+    let (tc, ttc, tr, tw, ti, tws) = (
         opt_ms(t.connect),
         opt_ms(t.total_connect),
         opt_ms(t.read),
         opt_ms(t.write),
         opt_ms(t.idle),
+        opt_ms(t.websocket),
     );
     quote!(#pv::ClusterSpec {
         name: #name,
@@ -175,7 +176,7 @@ pub fn cluster_spec(c: &ClusterModel) -> TokenStream {
         retries: #retries,
         backup: #backup,
         tls: #tls,
-        timeouts: #pv::Timeouts { connect: #tc, total_connect: #ttc, read: #tr, write: #tw, idle: #ti },
+        timeouts: #pv::Timeouts { connect: #tc, total_connect: #ttc, read: #tr, write: #tw, idle: #ti, websocket: #tws },
         passive: #passive,
         bind_to: #bind_to,
         tcp_keepalive: #keepalive,
