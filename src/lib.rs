@@ -383,7 +383,11 @@ where
 
 /// [`run_example`] for a table whose hooks are given as a value.
 pub fn run_example_with<T: proxy_runtime::Table>(hooks: T::Hooks) {
-    let args: Vec<String> = std::env::args().collect();
+    run_example_from::<T>(std::env::args().collect(), hooks)
+}
+
+/// [`run_example_with`] with the given command line (the first item is the program name).
+pub fn run_example_from<T: proxy_runtime::Table>(args: Vec<String>, hooks: T::Hooks) {
     let external = args.iter().any(|a| {
         a.starts_with("--backend")
             || matches!(
@@ -417,6 +421,6 @@ pub fn run_example_with<T: proxy_runtime::Table>(hooks: T::Hooks) {
             }
         }
     }
-    proxy_runtime::serve_with::<T>(hooks);
+    proxy_runtime::serve_from_with::<T, _, _>(args, hooks);
     drop(backends);
 }

@@ -96,6 +96,8 @@ pub struct Launch<T: Table> {
 pub struct Bound {
     /// The proxy's listeners, ports of 0 replaced.
     pub listeners: Vec<SocketAddr>,
+    /// Those of them that terminate TLS.
+    pub tls_listeners: Vec<SocketAddr>,
     /// The metrics endpoint, when there is one.
     pub metrics: Option<SocketAddr>,
     /// The certificates of the TLS listeners, when there are any: reloadable.
@@ -291,6 +293,11 @@ impl<T: Table> Launch<T> {
         }
         let bound = Bound {
             listeners: listeners.iter().map(Listener::addr).collect(),
+            tls_listeners: listeners
+                .iter()
+                .filter(|l| matches!(l, Listener::Tls(_)))
+                .map(Listener::addr)
+                .collect(),
             metrics,
             certificates,
         };

@@ -232,7 +232,12 @@ fn run_cli<T: Table>(cli: Cli, hooks: T::Hooks) -> Result<(), Error> {
     launch.pingora = Some(cli.pingora);
     let (server, bound) = launch.into_server()?;
     for addr in &bound.listeners {
-        log::info!("{} listening on http://{addr}", T::NAME);
+        let scheme = if bound.tls_listeners.contains(addr) {
+            "https"
+        } else {
+            "http"
+        };
+        log::info!("{} listening on {scheme}://{addr}", T::NAME);
     }
     if let Some(addr) = bound.metrics {
         log::info!("{} metrics on http://{addr}/metrics", T::NAME);

@@ -54,6 +54,10 @@ mod multi_cluster;
 #[allow(dead_code)]
 mod upstream_options;
 
+#[path = "../../examples/tls_edge.rs"]
+#[allow(dead_code)]
+mod tls_edge;
+
 /// `n` backends named `CLUSTER-1` .. `CLUSTER-n`, as `run_example` names them.
 fn backends(cluster: &str, n: usize) -> Vec<Backend> {
     (1..=n)
@@ -604,4 +608,62 @@ fn upstream_options_serves_the_plain_cluster_and_declares_tls_for_secure() {
         .expect("proxy starts");
     let counts = spread(&client(), proxy.addr(), "/page", 20);
     assert_eq!(counts, BTreeMap::from([("app-1".to_owned(), 20)]));
+}
+
+#[test]
+fn tls_edge_redirects_plain_http_and_picks_the_certificate_by_name() {
+    use crate::pki::{self, Ca, KeyKind};
+    let (www, api) = (spawn_backend("www-1"), spawn_backend("api-1"));
+    let ca = Ca::new("example CA");
+    let dir = pki::dir("tls_edge");
+    let www_cert = ca.server(&["www.example.test"], KeyKind::Ecdsa);
+    let api_cert = ca.server(&["api.example.test"], KeyKind::Rsa);
+    let (wc, wk) = www_cert.write(&dir, "www");
+    let (ac, ak) = api_cert.write(&dir, "api");
+    let proxy = tls_edge::TlsEdge::builder()
+        .backends("www", [www.addr_string()])
+        .backends("api", [api.addr_string()])
+        .listen("127.0.0.1:0")
+        .listen_tls("127.0.0.1:0")
+        .cert(wc, wk)
+        .cert(ac, ak)
+        .start()
+        .expect("proxy starts");
+    let (plain, tls) = (proxy.addrs()[0], proxy.addrs()[1]);
+    let r = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("http://{plain}/docs?x=1"))
+        .header("host", "www.example.test")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 308);
+    assert_eq!(
+        r.headers()["location"],
+        "https://www.example.test:6189/docs?x=1"
+    );
+    let c = pki::https_client(
+        &ca.pem(),
+        tls,
+        &["www.example.test", "api.example.test"],
+        None,
+        false,
+    );
+    for (host, backend, cert) in [
+        ("www.example.test", "www-1", &www_cert),
+        ("api.example.test", "api-1", &api_cert),
+    ] {
+        let r = c
+            .get(format!("https://{host}:{}/v1", tls.port()))
+            .send()
+            .unwrap();
+        assert_eq!(r.version(), reqwest::Version::HTTP_2);
+        assert_eq!(r.headers()["x-backend"], backend);
+        let (_, served) = pki::connect(tls, Some(host), &rustls::version::TLS13);
+        assert!(served == cert.der(), "{host}");
+    }
+    let (_, served) = pki::connect(tls, None, &rustls::version::TLS12);
+    assert!(served == www_cert.der(), "no SNI: the first certificate");
 }

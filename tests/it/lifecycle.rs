@@ -279,3 +279,52 @@ fn an_upgrade_under_load_loses_no_new_connection() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+// SIGHUP reads the TLS certificate files again: the next handshake gets the renewed
+// certificate, and a connection opened before the signal keeps working.
+#[test]
+fn sighup_reloads_the_tls_certificates() {
+    use crate::pki::{self, Ca, KeyKind};
+    let backend = crate::support::spawn_backend("b1");
+    let ca = Ca::new("sighup test CA");
+    let dir = pki::dir("sighup");
+    let old = ca.server(&["a.test"], KeyKind::Ecdsa);
+    let (cert, key) = old.write(&dir, "a");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let args = format!(
+        "switchyard --listen-tls {addr} --cert {},{} --threads 1 --backend web={b} --backend api={b}",
+        cert.display(),
+        key.display(),
+        b = backend.addr()
+    );
+    let mut child = Child::serve(&args);
+    wait_ready(addr);
+    let tls13 = &rustls::version::TLS13;
+    let (mut before, served) = pki::connect(addr, Some("a.test"), tls13);
+    assert!(served == old.der());
+    assert_eq!(pki::request(&mut before, "a.test", "/1").0, 200);
+
+    let renewed = ca.server(&["a.test"], KeyKind::Rsa);
+    renewed.write(&dir, "a");
+    child.signal("HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while pki::connect(addr, Some("a.test"), tls13).1 != renewed.der() {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        pki::request(&mut before, "a.test", "/2"),
+        (200, "b1".to_owned()),
+        "the connection opened before the reload keeps working"
+    );
+    assert!(child.running(), "SIGHUP does not stop the proxy");
+    child.signal("TERM");
+    assert!(child.exit_within(Duration::from_secs(20)).success());
+}
