@@ -99,8 +99,10 @@ pub enum KeyModel {
 }
 
 pub struct HealthModel {
-    /// `None` for a TCP check.
+    /// `None` for a TCP or gRPC check.
     pub http: Option<HttpProbeModel>,
+    /// `health: grpc { service: "..", .. }`: the service asked about (`""`: the server).
+    pub grpc: Option<String>,
     pub every_ms: u64,
     pub fall: u32,
     pub rise: u32,

@@ -397,6 +397,24 @@ fn health_check(
             }
             hc
         }
+        HealthKind::Grpc { service } => {
+            let template = template.unwrap_or_else(|| {
+                HttpPeer::new(
+                    std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+                    spec.tls.is_some(),
+                    spec.tls.map(|t| t.sni.to_owned()).unwrap_or_default(),
+                )
+            });
+            let authority = spec.tls.map_or("localhost", |t| t.sni);
+            Box::new(crate::grpc::HealthCheck::new(
+                template,
+                service,
+                authority,
+                health.timeout,
+                health.fall,
+                health.rise,
+            ))
+        }
         HealthKind::Http { path, host, expect } => {
             let host = if !host.is_empty() {
                 host

@@ -168,6 +168,12 @@ pub enum HealthKind {
         /// Expected status code.
         expect: u16,
     },
+    /// The standard gRPC health check (`grpc.health.v1.Health/Check`) over HTTP/2 must
+    /// answer `SERVING`.
+    Grpc {
+        /// The service asked about; empty for the server as a whole.
+        service: &'static str,
+    },
 }
 
 /// Upstream TLS settings of a cluster.

@@ -21,6 +21,13 @@ proxy_runtime::routes! {
     cluster slow { backends: ["127.0.0.1:1"], alpn: h2, timeouts: { read: 300ms } }
     route gone: header("x-gone") => respond(404, "no such service here");
     route slow: header("x-slow") => slow;
+    // The standard gRPC health check decides which backends take calls.
+    cluster checked {
+        backends: ["127.0.0.1:1"],
+        alpn: h2,
+        health: grpc { service: "switchyard.test.Echo", every: 200ms },
+    }
+    route checked: header("x-checked") => checked;
     route default: _ => health;
 }
 
@@ -170,4 +177,70 @@ fn the_proxys_own_failures_are_grpc_errors() {
     let a = get(&client(), proxy.addr(), "/", &[]);
     assert_eq!(a.status, 502);
     assert!(a.body.contains("cluster `health`"), "{}", a.body);
+}
+
+#[test]
+fn a_grpc_health_check_takes_a_not_serving_backend_out_and_back() {
+    let server = grpc_server();
+    let proxy = Grpc::builder()
+        .backends("health", [server.addr.to_string()])
+        .backends("checked", [server.addr.to_string()])
+        .h2c(true)
+        .start()
+        .expect("proxy starts");
+    server.rt.block_on(async {
+        let channel = Endpoint::from_shared(format!("http://{}", proxy.addr()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = HealthClient::new(channel);
+        let call = || {
+            let mut call = tonic::Request::new(check(SERVICE));
+            call.metadata_mut()
+                .insert("x-checked", "1".parse().unwrap());
+            call
+        };
+        let r = client.check(call()).await.expect("healthy backend answers");
+        assert_eq!(r.into_inner().status, ServingStatus::Serving as i32);
+
+        // NOT_SERVING: within a few checks the proxy stops sending calls there.
+        server
+            .reporter
+            .set_service_status(SERVICE, tonic_health::ServingStatus::NotServing)
+            .await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let e = loop {
+            match client.check(call()).await {
+                Err(e) => break e,
+                Ok(r) => assert_eq!(r.into_inner().status, ServingStatus::NotServing as i32),
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still routed after 5 s"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        assert_eq!(e.code(), Code::Unavailable, "{e:?}");
+        assert!(
+            e.message()
+                .contains("no healthy backend in cluster `checked`"),
+            "{e:?}"
+        );
+
+        // SERVING again: back in.
+        server
+            .reporter
+            .set_service_status(SERVICE, tonic_health::ServingStatus::Serving)
+            .await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            if let Ok(r) = client.check(call()).await {
+                assert_eq!(r.into_inner().status, ServingStatus::Serving as i32);
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "not back after 5 s");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
 }

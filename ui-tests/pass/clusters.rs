@@ -1,4 +1,4 @@
-// Cluster options: h2c (`alpn: h2` without tls), tcp and http health checks, retries, backups, timeouts and tls (sni,
+// Cluster options: h2c (`alpn: h2` without tls), tcp, http and grpc health checks, retries, backups, timeouts and tls (sni,
 // verify, verify_hostname, alternative_cn, alpn, ca, client certificates).
 
 use pingora_http::RequestHeader;
@@ -19,6 +19,7 @@ proxy_runtime::routes! {
     cluster grpc {
         backends: ["127.0.0.1:50051"],
         alpn: h2,
+        health: grpc { service: "orders.v1.Orders", every: 5s, fall: 2, rise: 2, timeout: 1s },
     }
     cluster api_dr {
         backends: ["[::1]:9003"],

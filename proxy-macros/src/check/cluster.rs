@@ -52,6 +52,7 @@ pub fn check_cluster(
         h2c: false,
     };
     let mut alpn_key = None;
+    let mut health_key: Option<Ident> = None;
     let mut has_backends = false;
     let mut passive_declared = false;
     for opt in unique_opts(errs, &c.options, &CLUSTER_KEYS, "cluster option") {
@@ -61,7 +62,10 @@ pub fn check_cluster(
                 out.backends = check_backends(errs, c, &opt.value);
             }
             "balance" => out.balance = check_balance(errs, &opt.value),
-            "health" => out.health = check_health(errs, &opt.value),
+            "health" => {
+                health_key = Some(opt.key.clone());
+                out.health = check_health(errs, &opt.value);
+            }
             "retries" => {
                 if let Some(n) = int_in(errs, &opt.value, 0, 8, "`retries`") {
                     out.retries = Some(n as u32);
@@ -105,6 +109,19 @@ pub fn check_cluster(
             }
             _ => {}
         }
+    }
+    // Rule: a gRPC health check speaks HTTP/2, as the cluster's requests must: `alpn: h2`
+    // (h2c) or `tls: { alpn: h2 | h2_h1 }`.
+    let speaks_h2 = out.h2c || out.tls.as_ref().is_some_and(|t| t.alpn != "H1");
+    if let (Some(key), Some(_), false) = (
+        &health_key,
+        out.health.as_ref().and_then(|h| h.grpc.as_ref()),
+        speaks_h2,
+    ) {
+        errs.push(
+            key.span(),
+            "a gRPC health check needs HTTP/2 to the backends: add `alpn: h2` (h2c), or `alpn: h2` in `tls`",
+        );
     }
     // Rule: a TLS cluster negotiates its protocol inside `tls`: `tls: { alpn: h2 }`.
     if let (Some(key), Some(_)) = (alpn_key, &out.tls) {
@@ -365,25 +382,27 @@ pub fn check_key(errs: &mut Errors, k: &KeyExpr) -> Option<KeyModel> {
     }
 }
 
-// Rule: `health: tcp { every, fall, rise, timeout }` or `http { path, host, expect, every,
-// fall, rise, timeout }`; `every` is required and has a unit.
+// Rule: `health: tcp { every, fall, rise, timeout }`, `http { path, host, expect, every,
+// fall, rise, timeout }` or `grpc { service, every, fall, rise, timeout }` (the standard
+// `grpc.health.v1` check); `every` is required and has a unit.
 fn check_health(errs: &mut Errors, v: &Value) -> Option<HealthModel> {
     let Value::Tagged(kind, opts) = v else {
         errs.push(
             v.span(),
-            "expected `tcp { every: 5s }` or `http { path: \"/healthz\", every: 5s }`",
+            "expected `tcp { every: 5s }`, `http { path: \"/healthz\", every: 5s }` or `grpc { every: 5s }`",
         );
         return None;
     };
-    let http = match kind.to_string().as_str() {
-        "tcp" => false,
-        "http" => true,
+    let (http, grpc) = match kind.to_string().as_str() {
+        "tcp" => (false, false),
+        "http" => (true, false),
+        "grpc" => (false, true),
         other => {
             errs.push(
                 kind.span(),
                 format!(
                     "unknown health check `{other}`{}",
-                    hint_or_list(other, &["tcp", "http"])
+                    hint_or_list(other, &["tcp", "http", "grpc"])
                 ),
             );
             return None;
@@ -393,11 +412,14 @@ fn check_health(errs: &mut Errors, v: &Value) -> Option<HealthModel> {
         &[
             "every", "fall", "rise", "timeout", "start", "path", "host", "expect",
         ]
+    } else if grpc {
+        &["every", "fall", "rise", "timeout", "start", "service"]
     } else {
         &["every", "fall", "rise", "timeout", "start"]
     };
     let mut h = HealthModel {
         http: None,
+        grpc: None,
         every_ms: 0,
         fall: 1,
         rise: 1,
@@ -405,6 +427,7 @@ fn check_health(errs: &mut Errors, v: &Value) -> Option<HealthModel> {
         start_unhealthy: false,
     };
     let (mut path, mut host, mut expect) = ("/".to_owned(), String::new(), 200u16);
+    let mut service = String::new();
     if !http {
         for o in opts
             .iter()
@@ -419,8 +442,9 @@ fn check_health(errs: &mut Errors, v: &Value) -> Option<HealthModel> {
     let known: &[&str] = if http {
         known
     } else {
+        // `path`, `host` and `expect` were reported above.
         &[
-            "every", "fall", "rise", "timeout", "start", "path", "host", "expect",
+            "every", "fall", "rise", "timeout", "start", "path", "host", "expect", "service",
         ]
     };
     for o in unique_opts(errs, opts, known, "health check option") {
@@ -440,6 +464,11 @@ fn check_health(errs: &mut Errors, v: &Value) -> Option<HealthModel> {
                 }
             }
             "host" => host = string(errs, v, "`host`").unwrap_or_default(),
+            "service" if grpc => service = string(errs, v, "`service`").unwrap_or_default(),
+            "service" => errs.push(
+                o.key.span(),
+                "`service` is an option of `grpc` health checks, e.g. `health: grpc { service: \"pkg.Svc\", every: 5s }`",
+            ),
             "start" => match v {
                 Value::Ident(i) if i == "healthy" => h.start_unhealthy = false,
                 Value::Ident(i) if i == "unhealthy" => h.start_unhealthy = true,
@@ -456,6 +485,9 @@ fn check_health(errs: &mut Errors, v: &Value) -> Option<HealthModel> {
     }
     if http {
         h.http = Some(HttpProbeModel { path, host, expect });
+    }
+    if grpc {
+        h.grpc = Some(service);
     }
     Some(h)
 }

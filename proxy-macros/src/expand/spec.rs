@@ -94,7 +94,10 @@ pub fn cluster_spec(c: &ClusterModel) -> TokenStream {
                 Some(HttpProbeModel { path, host, expect }) => {
                     quote!(#pv::HealthKind::Http { path: #path, host: #host, expect: #expect })
                 }
-                None => quote!(#pv::HealthKind::Tcp),
+                None => match &h.grpc {
+                    Some(service) => quote!(#pv::HealthKind::Grpc { service: #service }),
+                    None => quote!(#pv::HealthKind::Tcp),
+                },
             };
             let (every, fall, rise, timeout, start_unhealthy) =
                 (h.every_ms, h.fall, h.rise, h.timeout_ms, h.start_unhealthy);

@@ -1,0 +1,10 @@
+proxy_runtime::routes! {
+    proxy Gateway;
+    cluster web {
+        backends: ["127.0.0.1:9001"],
+        health: tcp { service: "web", every: 5s },
+    }
+    route default: _ => web;
+}
+
+fn main() {}
