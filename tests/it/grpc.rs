@@ -60,6 +60,15 @@ fn grpc_server() -> GrpcServer {
     GrpcServer { addr, reporter, rt }
 }
 
+/// A tonic channel to `addr` over h2c.
+async fn h2c_channel(addr: SocketAddr) -> Channel {
+    Endpoint::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .expect("h2c to the proxy")
+}
+
 fn check(service: &str) -> HealthCheckRequest {
     HealthCheckRequest {
         service: service.into(),
@@ -114,12 +123,7 @@ fn unary_and_streaming_calls_over_h2c_and_tls() {
         .expect("proxy starts");
     let (plain, tls) = (proxy.addrs()[0], proxy.addrs()[1]);
     server.rt.block_on(async {
-        let h2c = Endpoint::from_shared(format!("http://{plain}"))
-            .unwrap()
-            .connect()
-            .await
-            .expect("h2c to the proxy");
-        calls(h2c, &server).await;
+        calls(h2c_channel(plain).await, &server).await;
         let tls_config = ClientTlsConfig::new()
             .ca_certificate(tonic::transport::Certificate::from_pem(ca.pem()))
             .domain_name("grpc.test");
@@ -150,12 +154,7 @@ fn the_proxys_own_failures_are_grpc_errors() {
         .start()
         .expect("proxy starts");
     server.rt.block_on(async {
-        let channel = Endpoint::from_shared(format!("http://{}", proxy.addr()))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut client = HealthClient::new(channel);
+        let mut client = HealthClient::new(h2c_channel(proxy.addr()).await);
         let e = client.check(check(SERVICE)).await.unwrap_err();
         assert_eq!(e.code(), Code::Unavailable, "{e:?}");
         assert!(e.message().contains("cluster `health`"), "{e:?}");
@@ -189,12 +188,7 @@ fn a_grpc_health_check_takes_a_not_serving_backend_out_and_back() {
         .start()
         .expect("proxy starts");
     server.rt.block_on(async {
-        let channel = Endpoint::from_shared(format!("http://{}", proxy.addr()))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let mut client = HealthClient::new(channel);
+        let mut client = HealthClient::new(h2c_channel(proxy.addr()).await);
         let call = || {
             let mut call = tonic::Request::new(check(SERVICE));
             call.metadata_mut()

@@ -85,17 +85,20 @@ impl Drop for Child {
 /// A free loopback address, and the command line that serves the `Cli` table on it with
 /// both clusters pointed at `backend`.
 fn serve_args(backend: &switchyard::Backend) -> (SocketAddr, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let addr = free_addr();
     let args = format!(
         "switchyard --listen {addr} --threads 2 --backend web={} --backend api={}",
         backend.addr(),
         backend.addr()
     );
     (addr, args)
+}
+
+/// A loopback address no one listens on (a port taken and released).
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
 }
 
 fn wait_ready(addr: SocketAddr) {
@@ -290,11 +293,7 @@ fn sighup_reloads_the_tls_certificates() {
     let dir = pki::dir("sighup");
     let old = ca.server(&["a.test"], KeyKind::Ecdsa);
     let (cert, key) = old.write(&dir, "a");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let addr = free_addr();
     let args = format!(
         "switchyard --listen-tls {addr} --cert {},{} --threads 1 --backend web={b} --backend api={b}",
         cert.display(),
