@@ -1,6 +1,6 @@
-# What bench/e2e.sh and bench/callgrind.sh share; sourced by them, not run on its own.
-# Both run from the repository root, on loopback only, and stop every process they start
-# (and nothing else) when they exit.
+# What the benchmark scripts (e2e.sh, tls.sh, callgrind.sh, idle_rss.sh) share; sourced
+# by them, not run on its own. They run from the repository root, on loopback only, and
+# stop every process they start (and nothing else) when they exit.
 
 # --- tools -------------------------------------------------------------------------------
 
@@ -23,18 +23,21 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
 # --- the proxies under test --------------------------------------------------------------
 
-# Builds the two benchmark proxies with the `production` profile (fat LTO, one codegen
-# unit, the panic strategy declared in Cargo.toml) and sets BIN to their directory.
-# PANIC=unwind (or abort) builds the same profile with that panic strategy instead, as a
-# profile of its own (target/production-unwind/), to compare the two.
-build_proxies() {
-  local profile=production config=()
+# Builds the benchmark proxies (the binaries named, by default the two: bench_proxy and
+# handwritten) with the `production` profile (fat LTO, one codegen unit, the panic
+# strategy declared in Cargo.toml) and sets BIN to their directory. PANIC=unwind (or
+# abort) builds the same profile with that panic strategy instead, as a profile of its
+# own (target/production-unwind/), to compare the two.
+build_proxies() { # [binary...]
+  local profile=production config=() bins=() b
+  [ $# -gt 0 ] || set -- bench_proxy handwritten
+  for b in "$@"; do bins+=(--bin "$b"); done
   if [ -n "${PANIC:-}" ]; then
     profile="production-$PANIC"
     config=(--config "profile.$profile.inherits=\"production\"" --config "profile.$profile.panic=\"$PANIC\"")
   fi
   scripts/setup
-  cargo build "${config[@]}" --profile "$profile" -p switchyard-bench --bin bench_proxy --bin handwritten >&2
+  cargo build "${config[@]}" --profile "$profile" -p switchyard-bench "${bins[@]}" >&2
   BIN=${CARGO_TARGET_DIR:-target}/$profile
   local panic=${PANIC:-$(awk '/^\[profile\.production\]/ { p = 1; next } /^\[/ { p = 0 }
     p && $1 == "panic" { gsub(/"/, "", $3); print $3 }' Cargo.toml)}
@@ -144,4 +147,70 @@ http {
 }
 EOF
   } > "$WORK/nginx/nginx.conf"
+}
+
+# --- CPU time, wrk's figures and the report ---------------------------------------------
+
+CLK_TCK=$(getconf CLK_TCK)
+ticks() { # pids... -> utime+stime of all, in clock ticks
+  local total=0 pid stat fields
+  for pid in "$@"; do
+    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
+    read -r -a fields <<< "${stat##*) }"
+    # After the command name: state is field 3 of stat(5), utime 14, stime 15.
+    total=$((total + fields[11] + fields[12]))
+  done
+  echo "$total"
+}
+family() { # pid -> pid and its children
+  echo "$1" $(pgrep -P "$1" || true)
+}
+
+# wrk prints latencies as 512.00us / 1.09ms / 1.20s: microseconds, as a number.
+to_us() { echo "$1" | awk '/us$/ { printf "%.0f", $0 + 0; next } /ms$/ { printf "%.0f", ($0 + 0) * 1000; next } /s$/ { printf "%.0f", ($0 + 0) * 1e6; next } { print "" }'; }
+kv() { # key line -> value
+  echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'
+}
+cpu_per() { # ticks-before ticks-after requests -> µs of CPU per request
+  awk -v d=$(($2 - $1)) -v hz="$CLK_TCK" -v n="$3" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }'
+}
+
+# The rows of a markdown table from a TSV of `round proxy scenario metric...`, one row per
+# (proxy, scenario) in the order first seen: the median over the rounds of each metric,
+# formatted by its kind in COLUMNS (comma-separated: rps, us, cpu; the last is CPU per
+# request), then one column per reference proxy (REFS, default `nginx
+# pingora-handwritten`): the CPU of the row ÷ the reference's on the same scenario, "-"
+# when it was not measured. Ratios are of the medians.
+report() { # file columns [refs]
+  awk -F'\t' -v cols="$2" -v refs="${3:-nginx pingora-handwritten}" '
+    function median(key,   n, i, j, t, v) {
+      n = split(vals[key], v, " ")
+      for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
+      return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    }
+    function us(v) { return (v >= 1000) ? sprintf("%.2f ms", v / 1000) : sprintf("%d µs", v) }
+    {
+      key = $2 SUBSEP $3
+      if (!(key in seen)) { seen[key] = 1; order[++n] = key; name[key] = $2; sc[key] = $3 }
+      for (c = 4; c <= NF; c++) vals[key, c] = vals[key, c] " " $c
+      rounds[key]++
+    }
+    END {
+      nc = split(cols, kind, ",")
+      nr = split(refs, ref_name, " ")
+      for (i = 1; i <= n; i++) {
+        key = order[i]
+        line = "| " name[key] " | " sc[key]
+        for (c = 1; c <= nc; c++) {
+          m[c] = (vals[key, c + 3] ~ /[0-9]/) ? median(key SUBSEP c + 3) : "-"
+          line = line " | " ((kind[c] == "us" && m[c] != "-") ? us(m[c]) : (kind[c] == "rps" && m[c] != "-") ? sprintf("%.0f", m[c]) : (kind[c] == "cpu" && m[c] != "-") ? sprintf("%.1f", m[c]) : m[c])
+        }
+        cpu = m[nc]
+        for (r = 1; r <= nr; r++) {
+          ref = ((ref_name[r] SUBSEP sc[key]) in seen) ? median((ref_name[r] SUBSEP sc[key]) SUBSEP nc + 3) : 0
+          line = line " | " ((cpu != "-" && ref > 0) ? sprintf("%.2f", cpu / ref) : "-")
+        }
+        print line " |"
+      }
+    }' "$1"
 }

@@ -147,30 +147,8 @@ request = function()
 end
 EOF
 
-CLK_TCK=$(getconf CLK_TCK)
-ticks() { # pids... -> utime+stime of all, in clock ticks
-  local total=0 pid stat fields
-  for pid in "$@"; do
-    stat=$(cat "/proc/$pid/stat" 2>/dev/null) || continue
-    read -r -a fields <<< "${stat##*) }"
-    # After the command name: state is field 3 of stat(5), utime 14, stime 15.
-    total=$((total + fields[11] + fields[12]))
-  done
-  echo "$total"
-}
-family() { # pid -> pid and its children
-  echo "$1" $(pgrep -P "$1" || true)
-}
-
-# wrk prints latencies as 512.00us / 1.09ms / 1.20s: microseconds, as a number.
-to_us() { echo "$1" | awk '/us$/ { printf "%.0f", $0 + 0; next } /ms$/ { printf "%.0f", ($0 + 0) * 1000; next } /s$/ { printf "%.0f", ($0 + 0) * 1e6; next } { print "" }'; }
-kv() { # key line -> value
-  echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'
-}
-cpu_per() { # ticks-before ticks-after requests -> µs of CPU per request
-  awk -v d=$(($2 - $1)) -v hz="$CLK_TCK" -v n="$3" 'BEGIN { printf "%.1f", (n > 0) ? d / hz * 1e6 / n : 0 }'
-}
-
+# ticks, family, to_us, kv, cpu_per (CPU time and wrk's figures) and report (the tables):
+# bench/common.sh.
 RESULTS="$WORK/closed.tsv"   # round proxy scenario req/s p50 p99 cpu errors
 FIXED="$WORK/fixed.tsv"      # round proxy scenario req/s p50 p99 p99.9 cpu errors
 : > "$RESULTS"
@@ -296,40 +274,8 @@ per_request handwritten 6190 env LISTEN=127.0.0.1:6190 "$BIN/handwritten"; ALLOC
 per_request switchyard 6191 "$BIN/bench_proxy" --listen 127.0.0.1:6191 --threads 1 --keepalive-requests 10000000; ALLOC_SY=$PER_REQUEST
 
 # --- report ------------------------------------------------------------------------------
-# Medians over the rounds of each (proxy, scenario); ratios are of the medians.
-report() { # file columns-header metric-columns...
-  awk -F'\t' -v cols="$2" '
-    function median(key,   n, i, j, t, v) {
-      n = split(vals[key], v, " ")
-      for (i = 2; i <= n; i++) { t = v[i] + 0; for (j = i - 1; j >= 1 && v[j] + 0 > t; j--) v[j + 1] = v[j]; v[j + 1] = t }
-      return (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
-    }
-    function us(v) { return (v >= 1000) ? sprintf("%.2f ms", v / 1000) : sprintf("%d µs", v) }
-    {
-      key = $2 SUBSEP $3
-      if (!(key in seen)) { seen[key] = 1; order[++n] = key; name[key] = $2; sc[key] = $3 }
-      for (c = 4; c <= NF; c++) vals[key, c] = vals[key, c] " " $c
-      rounds[key]++
-    }
-    END {
-      nc = split(cols, kind, ",")
-      for (i = 1; i <= n; i++) {
-        key = order[i]
-        line = "| " name[key] " | " sc[key]
-        for (c = 1; c <= nc; c++) {
-          m[c] = (vals[key, c + 3] ~ /[0-9]/) ? median(key SUBSEP c + 3) : "-"
-          line = line " | " ((kind[c] == "us" && m[c] != "-") ? us(m[c]) : (kind[c] == "rps" && m[c] != "-") ? sprintf("%.0f", m[c]) : (kind[c] == "cpu" && m[c] != "-") ? sprintf("%.1f", m[c]) : m[c])
-        }
-        cpu = m[nc]
-        ng = (("nginx" SUBSEP sc[key]) in seen) ? median(("nginx" SUBSEP sc[key]) SUBSEP nc + 3) : 0
-        hw = (("pingora-handwritten" SUBSEP sc[key]) in seen) ? median(("pingora-handwritten" SUBSEP sc[key]) SUBSEP nc + 3) : 0
-        line = line " | " ((cpu != "-" && ng > 0) ? sprintf("%.2f", cpu / ng) : "-")
-        line = line " | " ((cpu != "-" && hw > 0) ? sprintf("%.2f", cpu / hw) : "-")
-        print line " |"
-      }
-    }' "$1"
-}
-
+# Medians over the rounds of each (proxy, scenario), CPU ratios to nginx and to the
+# hand-written proxy: report() in bench/common.sh.
 echo
 echo "$(date -u +%Y-%m-%d) $(nproc) CPUs, $(uname -r); proxy alone on CPU $PROXY_CPU (one worker), load generator and backends on CPU $LOAD_CPU; $ROUNDS rounds, median of each; Pingora proxies: $BUILD"
 echo
