@@ -113,6 +113,9 @@ pub(crate) struct RequestState {
     pub(crate) upstream_time: Option<Duration>,
     /// Counted in `switchyard_requests_in_flight` (to be taken out once, at the end).
     pub(crate) in_flight: bool,
+    /// The listener the request came in on: read once, for routing and for
+    /// `X-Forwarded-Proto`.
+    pub(crate) arrival: crate::request::Arrival,
 }
 
 /// Why a request found no backend to send to.

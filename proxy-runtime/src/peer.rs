@@ -11,7 +11,9 @@ use pingora_core::protocols::l4::ext::TcpKeepalive;
 use pingora_core::protocols::ALPN;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_core::utils::tls::{CertKey, WrappedX509};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -32,10 +34,10 @@ pub fn load_tls(spec: &ClusterSpec) -> Result<TlsFiles, Error> {
     };
     let ca = match tls.ca {
         Some(file) => {
-            let certs = read_certs(file).map_err(|why| bad(file, why))?;
+            let certs = read_certs(Path::new(file)).map_err(|why| bad(file, why))?;
             let wrapped: Vec<WrappedX509> = certs
                 .into_iter()
-                .map(|der| WrappedX509::new(der, pingora_core::utils::tls::parse_x509))
+                .map(|der| WrappedX509::new(der.to_vec(), pingora_core::utils::tls::parse_x509))
                 .collect();
             Some(Arc::from(wrapped))
         }
@@ -43,9 +45,10 @@ pub fn load_tls(spec: &ClusterSpec) -> Result<TlsFiles, Error> {
     };
     let client = match (tls.client_cert, tls.client_key) {
         (Some(cert), Some(key)) => {
-            let certs = read_certs(cert).map_err(|why| bad(cert, why))?;
-            let key_der = read_key(key).map_err(|why| bad(key, why))?;
-            Some(Arc::new(CertKey::new(certs, key_der)))
+            let certs = read_certs(Path::new(cert)).map_err(|why| bad(cert, why))?;
+            let key_der = read_key(Path::new(key)).map_err(|why| bad(key, why))?;
+            let certs = certs.into_iter().map(|c| c.to_vec()).collect();
+            Some(Arc::new(CertKey::new(certs, key_der.secret_der().to_vec())))
         }
         (None, None) => None,
         _ => {
@@ -59,15 +62,16 @@ pub fn load_tls(spec: &ClusterSpec) -> Result<TlsFiles, Error> {
 }
 
 /// Every certificate of a PEM file, as DER, each checked to parse as X.509 (Pingora's own
-/// parser would panic on a malformed one later).
-fn read_certs(file: &str) -> Result<Vec<Vec<u8>>, String> {
+/// parser would panic on a malformed one later). Upstream CAs and client certificates, and
+/// the TLS listeners' certificates (tls.rs), are read here.
+pub(crate) fn read_certs(file: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let pem = std::fs::read(file).map_err(|e| format!("cannot read: {e}"))?;
     let mut certs = Vec::new();
     for item in rustls_pemfile::certs(&mut pem.as_slice()) {
         let der = item.map_err(|e| format!("not a PEM certificate file: {e}"))?;
         x509_parser::parse_x509_certificate(der.as_ref())
             .map_err(|e| format!("malformed certificate: {e}"))?;
-        certs.push(der.to_vec());
+        certs.push(der);
     }
     if certs.is_empty() {
         return Err("no certificate in the file (expected `-----BEGIN CERTIFICATE-----`)".into());
@@ -76,10 +80,10 @@ fn read_certs(file: &str) -> Result<Vec<Vec<u8>>, String> {
 }
 
 /// The private key of a PEM file, as DER.
-fn read_key(file: &str) -> Result<Vec<u8>, String> {
+pub(crate) fn read_key(file: &Path) -> Result<PrivateKeyDer<'static>, String> {
     let pem = std::fs::read(file).map_err(|e| format!("cannot read: {e}"))?;
     match rustls_pemfile::private_key(&mut pem.as_slice()) {
-        Ok(Some(key)) => Ok(key.secret_der().to_vec()),
+        Ok(Some(key)) => Ok(key),
         Ok(None) => Err("no private key in the file (expected PKCS#8, PKCS#1 or SEC1 PEM)".into()),
         Err(e) => Err(format!("malformed private key: {e}")),
     }

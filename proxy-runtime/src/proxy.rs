@@ -398,11 +398,11 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         if let Flow::Answer(a) = self.hooks.request(session, ctx).await? {
             return hook_answer::<T>(session, a).await;
         }
-        let arrival = arrival::<T>(session);
+        ctx.state.arrival = arrival::<T>(session);
         let routed = RequestView::arrived(
             session.req_header(),
             ctx.client,
-            arrival,
+            ctx.state.arrival,
             T::PATHS,
             |view| self.route(view),
         );
@@ -526,7 +526,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
         if forwarding.x_forwarded || forwarding.via.is_some() {
             let peer = client_ip(session);
             let trusted = peer.is_some_and(|p| Cidr::any_contains(T::TRUSTED_PROXIES, p));
-            let tls = session.digest().is_some_and(|d| d.ssl_digest.is_some());
+            let tls = ctx.state.arrival.tls;
             actions::add_forwarding(upstream_request, peer, trusted, tls, forwarding)?;
         }
         if let Some(a) = Self::actions_of(ctx) {

@@ -137,11 +137,12 @@ impl<'a> RequestView<'a> {
     ) -> Result<R, BadRequest> {
         let (host, upper) = host_of(req)?;
         let raw_path = req.uri.path().as_bytes();
-        let from = (client, arrival);
         if upper {
-            with_lower_host(host, |host| with_path(req, host, raw_path, from, policy, f))
+            with_lower_host(host, |host| {
+                with_path(req, host, raw_path, client, arrival, policy, f)
+            })
         } else {
-            with_path(req, host, raw_path, from, policy, f)
+            with_path(req, host, raw_path, client, arrival, policy, f)
         }
     }
 
@@ -211,7 +212,8 @@ fn with_path<R>(
     req: &RequestHeader,
     host: &[u8],
     raw_path: &[u8],
-    (client, arrival): (Option<IpAddr>, Arrival),
+    client: Option<IpAddr>,
+    arrival: Arrival,
     policy: PathPolicy,
     f: impl FnOnce(&RequestView<'_>) -> R,
 ) -> Result<R, BadRequest> {

@@ -19,7 +19,7 @@ use crate::error::Error;
 use pingora_core::listeners::tls::TlsSettings;
 use pingora_core::listeners::{TlsAccept, TlsAcceptCallbacks};
 use pingora_core::protocols::tls::TlsRef;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::CertificateDer;
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
 use std::collections::HashMap;
@@ -238,8 +238,8 @@ fn bad(file: &Path, why: impl fmt::Display) -> Error {
 }
 
 fn load_pair(pair: &CertPair) -> Result<Loaded, Error> {
-    let chain = read_chain(&pair.cert)?;
-    let key = read_key(&pair.key)?;
+    let chain = crate::peer::read_certs(&pair.cert).map_err(|why| bad(&pair.cert, why))?;
+    let key = crate::peer::read_key(&pair.key).map_err(|why| bad(&pair.key, why))?;
     let signing = rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| {
         bad(
             &pair.key,
@@ -258,37 +258,6 @@ fn load_pair(pair: &CertPair) -> Result<Loaded, Error> {
         key: Arc::new(certified),
         names,
     })
-}
-
-/// Every certificate of a PEM file, each checked to parse as X.509.
-pub(crate) fn read_chain(file: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let pem = std::fs::read(file).map_err(|e| bad(file, format!("cannot read: {e}")))?;
-    let mut chain = Vec::new();
-    for item in rustls_pemfile::certs(&mut pem.as_slice()) {
-        let der = item.map_err(|e| bad(file, format!("not a PEM certificate file: {e}")))?;
-        x509_parser::parse_x509_certificate(der.as_ref())
-            .map_err(|e| bad(file, format!("malformed certificate: {e}")))?;
-        chain.push(der);
-    }
-    if chain.is_empty() {
-        return Err(bad(
-            file,
-            "no certificate in the file (expected `-----BEGIN CERTIFICATE-----`)",
-        ));
-    }
-    Ok(chain)
-}
-
-fn read_key(file: &Path) -> Result<PrivateKeyDer<'static>, Error> {
-    let pem = std::fs::read(file).map_err(|e| bad(file, format!("cannot read: {e}")))?;
-    match rustls_pemfile::private_key(&mut pem.as_slice()) {
-        Ok(Some(key)) => Ok(key),
-        Ok(None) => Err(bad(
-            file,
-            "no private key in the file (expected PKCS#8, PKCS#1 or SEC1 PEM)",
-        )),
-        Err(e) => Err(bad(file, format!("malformed private key: {e}"))),
-    }
 }
 
 /// The DNS names a leaf certificate serves: its SAN DNS names, else its common name;
@@ -369,7 +338,7 @@ pub(crate) fn settings(config: &TlsConfig, certs: Arc<Certificates>) -> Result<T
     settings.set_cert_resolver(certs);
     if let ClientAuth::Required(ca) | ClientAuth::Optional(ca) = &config.client_auth {
         let mut roots = rustls::RootCertStore::empty();
-        for cert in read_chain(ca)? {
+        for cert in crate::peer::read_certs(ca).map_err(|why| bad(ca, why))? {
             roots
                 .add(cert)
                 .map_err(|e| bad(ca, format!("not a usable CA certificate: {e}")))?;

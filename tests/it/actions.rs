@@ -5,21 +5,10 @@
 use crate::support::*;
 use reqwest::blocking::{Client, Response};
 use std::net::SocketAddr;
-use std::time::Duration;
 
 #[path = "../../examples/api_gateway.rs"]
 #[allow(dead_code)]
 mod api_gateway;
-
-/// A client that reports redirects instead of following them.
-fn no_redirects() -> Client {
-    Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(10))
-        .build()
-        .expect("client")
-}
 
 fn send(c: &Client, proxy: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Response {
     let mut req = c.get(format!("http://{proxy}{path}"));

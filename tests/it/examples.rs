@@ -630,11 +630,7 @@ fn tls_edge_redirects_plain_http_and_picks_the_certificate_by_name() {
         .start()
         .expect("proxy starts");
     let (plain, tls) = (proxy.addrs()[0], proxy.addrs()[1]);
-    let r = reqwest::blocking::Client::builder()
-        .no_proxy()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    let r = no_redirects()
         .get(format!("http://{plain}/docs?x=1"))
         .header("host", "www.example.test")
         .send()

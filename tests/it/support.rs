@@ -13,6 +13,16 @@ pub fn client() -> reqwest::blocking::Client {
         .expect("build HTTP client")
 }
 
+/// A client like [`client`] that reports redirects instead of following them.
+pub fn no_redirects() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("build HTTP client")
+}
+
 /// The answer to one request, reduced to what tests assert on.
 #[derive(Debug)]
 pub struct Answer {

@@ -330,12 +330,7 @@ mod listener_rules {
             .start()
             .expect("proxy starts");
         let (plain, tls) = (proxy.addrs()[0], proxy.addrs()[1]);
-        let no_redirects = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let r = no_redirects
+        let r = no_redirects()
             .get(format!("http://{plain}/docs/x?y=1"))
             .header("host", "A.test:80")
             .send()
