@@ -9,6 +9,8 @@
 #     bash bench/e2e.sh   # the cost of hooks and of forwarding headers, beside nginx's
 #   PROXIES="nginx nginx-log switchyard switchyard-observed" bash bench/e2e.sh
 #                         # the cost of metrics and the access log, beside nginx's access_log
+#   PROXIES="nginx switchyard switchyard-before" BEFORE=PATH bash bench/e2e.sh
+#                         # this build beside a bench_proxy built from an earlier commit
 #
 # Each round measures every proxy once (closed loop, then fixed rate); the tables report
 # the median over the rounds, so that a slow spell of the machine does not land on one
@@ -245,6 +247,8 @@ for round in $(seq 1 "$ROUNDS"); do
     switchyard-plain) measure "$round" switchyard-plain 6196 INT env SWITCHYARD_BENCH_TABLE=plain RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6196 --threads 1 --keepalive-requests 10000000 ;;
     # The default table with metrics recorded and served, and the access log to a file.
     switchyard-observed) measure "$round" switchyard-observed 6198 INT env RUST_LOG=error "$BIN/bench_proxy" --listen 127.0.0.1:6198 --threads 1 --keepalive-requests 10000000 --metrics 127.0.0.1:0 --access-log "$WORK/switchyard-access.log" ;;
+    # BEFORE=PATH: a bench_proxy built from an earlier commit, as in callgrind.sh.
+    switchyard-before) measure "$round" switchyard-before 6199 INT env RUST_LOG=error "${BEFORE:?switchyard-before needs BEFORE=PATH of a bench_proxy}" --listen 127.0.0.1:6199 --threads 1 --keepalive-requests 10000000 ;;
     nginx-log) measure "$round" nginx-log 6197 TERM "$NGINX" -p "$WORK/nginx-log" -c "$WORK/nginx-log/nginx.conf" -g 'daemon off;' ;;
     nginx-xff) measure "$round" nginx-xff 6194 TERM "$NGINX" -p "$WORK/nginx-xff" -c "$WORK/nginx-xff/nginx.conf" -g 'daemon off;' ;;
     *) echo "e2e: unknown proxy $proxy in PROXIES" >&2; exit 2 ;;
