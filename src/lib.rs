@@ -5,6 +5,8 @@
 //! response carries the backend's name as its body and in `x-backend`, and the path and
 //! query it received in `x-path`, so a test can assert who answered and what was forwarded.
 
+pub mod dns;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response};
@@ -399,7 +401,10 @@ pub fn run_example_from<T: proxy_runtime::Table>(args: Vec<String>, hooks: T::Ho
     if !external {
         for cluster in T::CLUSTERS {
             for (i, b) in cluster.backends.iter().enumerate() {
-                let addr = b.addr;
+                // Names are served by whoever they resolve to, not spawned here.
+                let proxy_runtime::__private::Endpoint::Addr(addr) = b.endpoint else {
+                    continue;
+                };
                 if backends.iter().any(|running| running.addr() == addr) {
                     continue;
                 }

@@ -92,8 +92,10 @@ impl Value {
     }
 }
 
-/// `"127.0.0.1:9001" weight 5`
+/// `"127.0.0.1:9001" weight 5`, `"api.internal:8080"` or `srv("_http._tcp.api.internal")`.
 pub struct BackendLit {
+    /// `srv` in `srv("..")`: the string is a DNS SRV name.
+    pub call: Option<Ident>,
     pub addr: LitStr,
     pub weight: Option<LitInt>,
 }
@@ -398,14 +400,21 @@ impl Parse for Value {
             let b = bracketed!(content in input);
             let mut list = Vec::new();
             while !content.is_empty() {
-                let addr = content.parse()?;
+                let (call, addr) = if content.peek(Ident) {
+                    let call: Ident = content.parse()?;
+                    let inner;
+                    parenthesized!(inner in content);
+                    (Some(call), inner.parse()?)
+                } else {
+                    (None, content.parse()?)
+                };
                 let weight = if content.peek(kw::weight) {
                     content.parse::<kw::weight>()?;
                     Some(content.parse()?)
                 } else {
                     None
                 };
-                list.push(BackendLit { addr, weight });
+                list.push(BackendLit { call, addr, weight });
                 if content.is_empty() {
                     break;
                 }

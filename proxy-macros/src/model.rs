@@ -62,13 +62,42 @@ pub struct ClusterModel {
     pub tcp_keepalive_ms: Option<u64>,
     /// `alpn: h2` without `tls`: h2c upstream.
     pub h2c: bool,
+    /// How often names among the backends are resolved again.
+    pub resolve: ResolveModel,
 }
 
-/// `"127.0.0.1:9001" weight 5`, parsed once here and emitted as a finished `SocketAddr`.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+/// `"127.0.0.1:9001" weight 5`, parsed once here and emitted as a finished `SocketAddr`;
+/// or a name the runtime resolves.
+#[derive(Clone, PartialEq, Eq, Debug)]
 pub struct BackendModel {
-    pub addr: SocketAddr,
+    pub endpoint: EndpointModel,
     pub weight: u32,
+}
+
+/// Where a backend is: an address, a host name and port (A/AAAA), or an SRV name.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum EndpointModel {
+    Addr(SocketAddr),
+    /// Lowercase, checked against RFC 1123.
+    Name {
+        host: String,
+        port: u16,
+    },
+    /// `_service._tcp.domain`, lowercase.
+    Srv(String),
+}
+
+impl EndpointModel {
+    /// A name to resolve.
+    pub fn is_name(&self) -> bool {
+        !matches!(self, EndpointModel::Addr(_))
+    }
+}
+
+/// `resolve: { every: 30s }` (`Some(ms)`) or `{ every: ttl }` (`None`, the default).
+#[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
+pub struct ResolveModel {
+    pub every_ms: Option<u64>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -4,19 +4,20 @@
 use crate::error::Error;
 use crate::peer;
 use crate::spec::{Balance, ClusterSpec, HealthKind, HealthSpec};
+use arc_swap::ArcSwap;
 use pingora_core::services::background::background_service;
 use pingora_core::services::ServiceWithDependents;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_http::RequestHeader;
 use pingora_ketama::{Bucket, Continuum};
-use pingora_load_balancing::discovery::Static;
+use pingora_load_balancing::discovery::ServiceDiscovery;
 use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck, TcpHealthCheck};
 use pingora_load_balancing::selection::RoundRobin;
 use pingora_load_balancing::{Backend, Backends, LoadBalancer};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// How many candidates a selection looks at before giving up. Ketama walks the ring, so
@@ -48,33 +49,148 @@ pub struct Member {
 }
 
 /// A live cluster: its declaration, its members and the balancer that picks among them.
+///
+/// The members are one [`Membership`] snapshot: fixed for a cluster of addresses, swapped
+/// atomically ([`LiveCluster::set_members`]) for a cluster whose backends are names that
+/// discovery re-resolves. A request reads one snapshot from selection to its peer, so a
+/// swap never hands it half of each.
 pub struct LiveCluster {
     spec: &'static ClusterSpec,
+    members: Members,
+    health: Health,
+    /// What the health registry's discovery reports: the members the active check and
+    /// `ready` know of (during a swap, the old and the new ones together).
+    known: Arc<Mutex<BTreeSet<Backend>>>,
+    /// TLS material for peers of members that join later.
+    files: peer::TlsFiles,
+    /// Origin of the ejection deadlines.
+    epoch: Instant,
+    /// Round-robin position in the wheel (kept across swaps).
+    next: AtomicUsize,
+    /// The table's name, a metric label.
+    proxy: &'static str,
+    /// One swap at a time.
+    swapping: tokio::sync::Mutex<()>,
+}
+
+/// The members of a cluster at one moment, and everything selection derives from them.
+pub struct Membership {
     members: Vec<Member>,
     /// Peer templates, one per member, in `members` order: cloned per request, never
     /// re-parsed.
     peers: Vec<HttpPeer>,
-    health: Health,
     /// The Ketama ring of a `consistent` cluster.
     ring: Option<Continuum>,
-    /// What the runtime tracks per member beside Pingora's active health, `members` order.
-    states: Arc<[MemberState]>,
-    /// Retries after a connect failure.
-    connect_retries: u32,
-    /// Retries after an error once the request was sent (idempotent requests only).
-    send_retries: u32,
-    /// Origin of the ejection deadlines.
-    epoch: Instant,
+    /// What the runtime tracks per member beside Pingora's active health, `members`
+    /// order; shared with the next snapshot for members that stay.
+    states: Box<[Arc<MemberState>]>,
     /// Member indices in smooth weighted round-robin order (nginx's interleaving): one
     /// pass over it gives each member as many slots as its weight.
     wheel: Box<[u16]>,
-    /// Round-robin position in `wheel`.
-    next: AtomicUsize,
     /// The members as Pingora `Backend`s, to ask the health registry about them.
     backends: Vec<Backend>,
-    /// The table's name and each member's address as text: metric labels, made once.
-    proxy: &'static str,
-    labels: Box<[Box<str>]>,
+    /// Each member's address as text: metric labels, made once.
+    labels: Box<[Arc<str>]>,
+    /// Retries after a connect failure.
+    connect_retries: u32,
+}
+
+/// A fixed membership, or one discovery swaps.
+#[derive(Clone)]
+enum Members {
+    Fixed(Arc<Membership>),
+    Dynamic(Arc<ArcSwap<Membership>>),
+}
+
+/// The membership a request reads: a reference for a fixed cluster (no atomic operation
+/// at all), an `arc-swap` guard (no allocation, no lock) for a discovered one.
+enum Current<'a> {
+    Fixed(&'a Membership),
+    Dynamic(arc_swap::Guard<Arc<Membership>>),
+}
+
+impl std::ops::Deref for Current<'_> {
+    type Target = Membership;
+    fn deref(&self) -> &Membership {
+        match self {
+            Current::Fixed(m) => m,
+            Current::Dynamic(g) => g,
+        }
+    }
+}
+
+impl Members {
+    fn load(&self) -> Current<'_> {
+        match self {
+            Members::Fixed(m) => Current::Fixed(m),
+            Members::Dynamic(cell) => Current::Dynamic(cell.load()),
+        }
+    }
+}
+
+impl Membership {
+    /// The snapshot of `members`; members also in `previous` keep their passive-health
+    /// state and label.
+    fn build(
+        spec: &'static ClusterSpec,
+        files: &peer::TlsFiles,
+        members: Vec<Member>,
+        previous: Option<&Membership>,
+    ) -> Result<Membership, Error> {
+        let kept = |addr: SocketAddr| {
+            let p = previous?;
+            p.members
+                .iter()
+                .position(|m| m.addr == addr)
+                .map(|i| (p, i))
+        };
+        let peers = members
+            .iter()
+            .map(|m| peer::build(spec, files, m.addr))
+            .collect::<Result<Vec<_>, _>>()?;
+        let states = members
+            .iter()
+            .map(|m| kept(m.addr).map_or_else(Default::default, |(p, i)| p.states[i].clone()))
+            .collect();
+        let labels = members
+            .iter()
+            .map(|m| {
+                kept(m.addr).map_or_else(|| m.addr.to_string().into(), |(p, i)| p.labels[i].clone())
+            })
+            .collect();
+        let ring = matches!(spec.balance, Balance::Consistent(_)).then(|| {
+            let buckets: Vec<Bucket> = members
+                .iter()
+                .map(|m| Bucket::new(m.addr, m.weight))
+                .collect();
+            Continuum::new(&buckets)
+        });
+        // Defaults that lose nothing: with no `retries`, a connect failure (which never
+        // reached the backend) tries every other member once.
+        let connect_retries = spec
+            .retries
+            .unwrap_or(members.len().saturating_sub(1) as u32)
+            .min(MAX_RETRIES);
+        Ok(Membership {
+            wheel: smooth_wheel(&members),
+            backends: members.iter().map(|m| backend(m.addr, m.weight)).collect(),
+            peers,
+            ring,
+            states,
+            labels,
+            connect_retries,
+            members,
+        })
+    }
+
+    /// Its members.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    fn index(&self, addr: SocketAddr) -> Option<usize> {
+        self.members.iter().position(|m| m.addr == addr)
+    }
 }
 
 /// Per-backend state beside Pingora's active health.
@@ -94,74 +210,53 @@ struct MemberState {
 type Health = Arc<LoadBalancer<RoundRobin>>;
 
 impl LiveCluster {
-    /// Build cluster `spec` over `members` (the declared backends, or an override). Returns
-    /// the cluster and, when it declares a health check, the background service that runs
-    /// it; the caller must add that service to the server, or the check never runs.
+    /// Build cluster `spec` over `members` (the declared backends, an override, or what its
+    /// names resolved to; possibly none yet). `dynamic`: discovery may swap the members
+    /// later. Returns the cluster and, when it declares a health check, the background
+    /// service that runs it; the caller must add that service to the server, or the check
+    /// never runs.
     pub fn build(
         proxy: &'static str,
         spec: &'static ClusterSpec,
         members: Vec<Member>,
+        dynamic: bool,
     ) -> Result<(LiveCluster, Option<Box<dyn ServiceWithDependents>>), Error> {
-        let labels: Box<[Box<str>]> = members.iter().map(|m| m.addr.to_string().into()).collect();
         let files = peer::load_tls(spec)?;
-        let peers = members
-            .iter()
-            .map(|m| peer::build(spec, &files, m.addr))
-            .collect::<Result<Vec<_>, _>>()?;
-        let states: Arc<[MemberState]> = members.iter().map(|_| MemberState::default()).collect();
-        let backends = members
-            .iter()
-            .map(|m| backend(m.addr, m.weight))
-            .collect::<BTreeSet<_>>();
-        let template = peers.first().cloned();
+        let snapshot = Membership::build(spec, &files, members, None)?;
+        let known = Arc::new(Mutex::new(
+            snapshot.backends.iter().cloned().collect::<BTreeSet<_>>(),
+        ));
+        let template = snapshot.peers.first().cloned().unwrap_or_else(|| {
+            // No member yet (a name that has not resolved): checks of later members use
+            // the cluster's options all the same.
+            let any = SocketAddr::from(([127, 0, 0, 1], 0));
+            peer::build(spec, &files, any)
+                .unwrap_or_else(|_| HttpPeer::new(any, false, String::new()))
+        });
+        let members = if dynamic {
+            Members::Dynamic(Arc::new(ArcSwap::from_pointee(snapshot)))
+        } else {
+            Members::Fixed(Arc::new(snapshot))
+        };
         let tracker = Tracker {
-            addrs: members.iter().map(|m| m.addr).collect(),
-            states: states.clone(),
+            members: members.clone(),
             proxy,
-            labels: labels.clone(),
         };
         if crate::metrics::enabled() {
-            // Active health starts healthy unless the cluster says otherwise.
-            let start = i64::from(!spec.health.is_some_and(|h| h.start_unhealthy));
-            for label in labels.iter() {
-                crate::metrics::metrics()
-                    .backend_healthy
-                    .with_label_values(&[proxy, spec.name, label])
-                    .set(start);
-            }
+            set_healthy_gauges(proxy, spec, &members.load().labels);
         }
-        let (health, service) = balancer(spec, backends, template, tracker)?;
-        let ring = matches!(spec.balance, Balance::Consistent(_)).then(|| {
-            let buckets: Vec<Bucket> = members
-                .iter()
-                .map(|m| Bucket::new(m.addr, m.weight))
-                .collect();
-            Continuum::new(&buckets)
-        });
-        // Defaults that lose nothing: with no `retries`, a connect failure (which never
-        // reached the backend) tries every other member once; with no `health`, a member
-        // whose connection fails is set aside for a while.
-        let connect_retries = spec
-            .retries
-            .unwrap_or(members.len().saturating_sub(1) as u32)
-            .min(MAX_RETRIES);
-        let send_retries = spec.retries.unwrap_or(0).min(MAX_RETRIES);
+        let (health, service) = balancer(spec, known.clone(), template, tracker)?;
         Ok((
             LiveCluster {
-                connect_retries,
-                send_retries,
-                wheel: smooth_wheel(&members),
-                next: AtomicUsize::new(0),
-                backends: members.iter().map(|m| backend(m.addr, m.weight)).collect(),
                 spec,
                 members,
-                peers,
                 health,
-                ring,
-                states,
+                known,
+                files,
                 epoch: Instant::now(),
+                next: AtomicUsize::new(0),
                 proxy,
-                labels,
+                swapping: tokio::sync::Mutex::new(()),
             },
             service,
         ))
@@ -177,19 +272,63 @@ impl LiveCluster {
         self.spec.name
     }
 
-    /// Its members, as built.
-    pub fn members(&self) -> &[Member] {
-        &self.members
+    /// Its members now.
+    pub fn members(&self) -> Vec<Member> {
+        self.members.load().members.clone()
+    }
+
+    /// Whether it has no member at all (its names have not resolved yet).
+    pub fn is_empty(&self) -> bool {
+        self.members.load().members.is_empty()
     }
 
     /// How many other backends a request may try after a failure: `(after a connect
     /// failure, after an error once sent)`.
     pub fn retries(&self) -> (u32, u32) {
-        (self.connect_retries, self.send_retries)
+        let send = self.spec.retries.unwrap_or(0).min(MAX_RETRIES);
+        (self.members.load().connect_retries, send)
+    }
+
+    /// Replace the members with `members` (discovery found a new address set): build the
+    /// new snapshot, let the health registry know the new members beside the old ones,
+    /// publish the snapshot, then forget the members that left. Requests in flight to a
+    /// member that left finish on the peer they hold; members that stay keep their active
+    /// and passive health; a `consistent` ring moves only the keys of members that changed.
+    /// Returns whether anything changed.
+    pub async fn set_members(&self, members: Vec<Member>) -> Result<bool, Error> {
+        let Members::Dynamic(cell) = &self.members else {
+            return Err(Error::Startup {
+                what: format!("cluster `{}` has fixed backends", self.spec.name),
+            });
+        };
+        let _one = self.swapping.lock().await;
+        let old = cell.load_full();
+        if same_members(&old.members, &members) {
+            return Ok(false);
+        }
+        let new = Membership::build(self.spec, &self.files, members, Some(&old))?;
+        if crate::metrics::enabled() {
+            set_healthy_gauges(self.proxy, self.spec, &new.labels);
+        }
+        let both: BTreeSet<Backend> = old.backends.iter().chain(&new.backends).cloned().collect();
+        let only_new: BTreeSet<Backend> = new.backends.iter().cloned().collect();
+        self.tell_health(both).await?;
+        cell.store(Arc::new(new));
+        self.tell_health(only_new).await?;
+        Ok(true)
+    }
+
+    /// Point the health registry's discovery at `backends` and have it read them.
+    async fn tell_health(&self, backends: BTreeSet<Backend>) -> Result<(), Error> {
+        *self.known.lock().unwrap_or_else(|p| p.into_inner()) = backends;
+        self.health.update().await.map_err(|e| Error::Startup {
+            what: format!("cluster `{}`: {e}", self.spec.name),
+        })
     }
 
     /// Pick a healthy backend for `key` that `skip` does not refuse (used by retries to
-    /// avoid backends already tried). `None` when no healthy backend is left.
+    /// avoid backends already tried), with its peer. `None` when no healthy backend is
+    /// left.
     ///
     /// `obey_ejection: false` disregards passive health: the caller's last resort when
     /// passive health has set aside every backend otherwise usable (as Envoy's panic
@@ -199,36 +338,33 @@ impl LiveCluster {
         key: &[u8],
         skip: impl Fn(&SocketAddr) -> bool,
         obey_ejection: bool,
-    ) -> Option<SocketAddr> {
+    ) -> Option<(SocketAddr, HttpPeer)> {
+        let now = self.members.load();
+        let m = &*now;
         let gated = (obey_ejection && self.spec.passive.is_some())
             || self.spec.health.is_some_and(|h| h.start_unhealthy);
         let usable = |i: usize| {
-            self.healthy(i)
-                && !skip(&self.members[i].addr)
-                && (!gated || self.admits(i, obey_ejection))
+            self.health.backends().ready(&m.backends[i])
+                && !skip(&m.members[i].addr)
+                && (!gated || self.admits(&m.states[i], obey_ejection))
         };
         // Candidates in the balancer's order, bounded, then every member as a last resort;
         // the first usable one wins. Nothing here allocates.
         let pick = |candidates: &mut dyn Iterator<Item = usize>| {
             candidates
                 .take(MAX_ITERATIONS)
-                .chain(0..self.members.len())
+                .chain(0..m.members.len())
                 .find(|&i| usable(i))
-                .map(|i| self.members[i].addr)
+                .map(|i| (m.members[i].addr, m.peers[i].clone()))
         };
         match self.spec.balance {
             Balance::Consistent(_) => {
                 // The Ketama ring from the key's point onwards.
-                let ring = self.ring.as_ref()?;
+                let ring = m.ring.as_ref()?;
                 let mut idx = ring.node_idx(key);
                 let mut walk = std::iter::from_fn(|| {
                     let addr = ring.get_addr(&mut idx)?;
-                    Some(
-                        self.members
-                            .iter()
-                            .position(|m| m.addr == *addr)
-                            .unwrap_or(usize::MAX),
-                    )
+                    Some(m.index(*addr).unwrap_or(usize::MAX))
                 })
                 .filter(|&i| i != usize::MAX);
                 pick(&mut walk)
@@ -237,13 +373,13 @@ impl LiveCluster {
                 // Draws from the wheel as the balancer says; when a pick is unusable the next
                 // draw (the next slot, another random one, a rehash) spreads the share of a
                 // member that is down evenly over the rest.
-                let len = self.wheel.len().max(1);
+                let len = m.wheel.len().max(1);
                 let hash = if matches!(balance, Balance::Hash(_)) {
                     fnv1a(key)
                 } else {
                     0
                 };
-                let mut draws = (0..self.wheel.len() as u64).map(|attempt| {
+                let mut draws = (0..m.wheel.len() as u64).map(|attempt| {
                     let slot = match balance {
                         Balance::RoundRobin => self.next.fetch_add(1, Relaxed),
                         Balance::Random => random(),
@@ -252,22 +388,16 @@ impl LiveCluster {
                             &(hash ^ attempt.wrapping_mul(0x9e37_79b9_7f4a_7c15)).to_le_bytes(),
                         ) as usize,
                     };
-                    usize::from(self.wheel[slot % len])
+                    usize::from(m.wheel[slot % len])
                 });
                 pick(&mut draws)
             }
         }
     }
 
-    /// Pingora's active health of member `i`.
-    fn healthy(&self, i: usize) -> bool {
-        self.health.backends().ready(&self.backends[i])
-    }
-
-    /// `start: unhealthy` and (when `obey_ejection`) passive health let member `i` take
-    /// traffic.
-    fn admits(&self, i: usize, obey_ejection: bool) -> bool {
-        let state = &self.states[i];
+    /// `start: unhealthy` and (when `obey_ejection`) passive health let a member with
+    /// `state` take traffic.
+    fn admits(&self, state: &MemberState, obey_ejection: bool) -> bool {
         if self.spec.health.is_some_and(|h| h.start_unhealthy) && !state.checked_ok.load(Relaxed) {
             return false;
         }
@@ -281,7 +411,8 @@ impl LiveCluster {
 
     /// Record how a request to `addr` went, for passive health. Enough failures in a row
     /// (connect failures and broken exchanges; 5xx answers too where `passive` is declared)
-    /// eject the backend for the cool-down.
+    /// eject the backend for the cool-down. A backend that left the cluster meanwhile is
+    /// not counted.
     pub fn report(&self, addr: SocketAddr, outcome: Outcome) {
         let Some(passive) = self.spec.passive else {
             return;
@@ -290,10 +421,11 @@ impl LiveCluster {
             Outcome::Answered { server_error } => !(server_error && passive.count_5xx),
             Outcome::Failed => false,
         };
-        let Some(i) = self.members.iter().position(|m| m.addr == addr) else {
+        let now = self.members.load();
+        let Some(i) = now.index(addr) else {
             return;
         };
-        let state = &self.states[i];
+        let state = &now.states[i];
         if ok {
             state.failures.store(0, Relaxed);
             return;
@@ -307,7 +439,7 @@ impl LiveCluster {
                 if crate::metrics::enabled() {
                     crate::metrics::metrics()
                         .ejections
-                        .with_label_values(&[self.proxy, self.spec.name, &self.labels[i]])
+                        .with_label_values(&[self.proxy, self.spec.name, &now.labels[i]])
                         .inc();
                 }
                 log::warn!(
@@ -319,44 +451,63 @@ impl LiveCluster {
         }
     }
 
-    /// The metric label of backend `addr` (its address as text), or `-`.
-    pub fn label(&self, addr: SocketAddr) -> &str {
-        self.members
-            .iter()
-            .position(|m| m.addr == addr)
-            .and_then(|i| self.labels.get(i))
-            .map_or("-", |l| l)
+    /// The metric label of backend `addr` (its address as text), or `None` for one that
+    /// is no longer a member.
+    pub fn label(&self, addr: SocketAddr) -> Option<Arc<str>> {
+        let now = self.members.load();
+        now.index(addr).and_then(|i| now.labels.get(i)).cloned()
     }
+}
 
-    /// The peer to connect to for backend `addr`.
-    pub fn peer(&self, addr: SocketAddr) -> Option<HttpPeer> {
-        let i = self.members.iter().position(|m| m.addr == addr)?;
-        Some(self.peers[i].clone())
+/// The same members with the same weights, in any order.
+fn same_members(a: &[Member], b: &[Member]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .all(|m| b.iter().any(|n| n.addr == m.addr && n.weight == m.weight))
+}
+
+/// Active health starts healthy unless the cluster says otherwise.
+fn set_healthy_gauges(proxy: &'static str, spec: &ClusterSpec, labels: &[Arc<str>]) {
+    let start = i64::from(!spec.health.is_some_and(|h| h.start_unhealthy));
+    for label in labels {
+        crate::metrics::metrics()
+            .backend_healthy
+            .with_label_values(&[proxy, spec.name, label])
+            .set(start);
     }
 }
 
 type Service = Option<Box<dyn ServiceWithDependents>>;
 
 /// Where a health check reports its successes (for `start: unhealthy`) and its results
-/// (metrics).
+/// (metrics): the cluster's current members.
 struct Tracker {
-    addrs: Vec<SocketAddr>,
-    states: Arc<[MemberState]>,
+    members: Members,
     proxy: &'static str,
-    labels: Box<[Box<str>]>,
+}
+
+/// The health registry's discovery: the members the cluster tells it of.
+struct Known(Arc<Mutex<BTreeSet<Backend>>>);
+
+#[async_trait::async_trait]
+impl ServiceDiscovery for Known {
+    async fn discover(&self) -> pingora_core::Result<(BTreeSet<Backend>, HashMap<u64, bool>)> {
+        let known = self.0.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        Ok((known, HashMap::new()))
+    }
 }
 
 fn balancer(
     spec: &'static ClusterSpec,
-    backends: BTreeSet<Backend>,
-    template: Option<HttpPeer>,
+    known: Arc<Mutex<BTreeSet<Backend>>>,
+    template: HttpPeer,
     tracker: Tracker,
 ) -> Result<(Health, Service), Error> {
-    let mut lb = LoadBalancer::<RoundRobin>::from_backends(Backends::new(Static::new(backends)));
-    // Static discovery answers at once; run it now so the cluster has members before the
-    // first request, whether or not a background service ever runs.
+    let mut lb = LoadBalancer::<RoundRobin>::from_backends(Backends::new(Box::new(Known(known))));
+    // Discovery answers at once; run it now so the cluster has members before the first
+    // request, whether or not a background service ever runs.
     let discovered = now_or_never(lb.update()).ok_or_else(|| Error::Startup {
-        what: format!("cluster `{}`: static discovery did not complete", spec.name),
+        what: format!("cluster `{}`: discovery did not complete", spec.name),
     })?;
     discovered.map_err(|e| Error::Startup {
         what: format!("cluster `{}`: {e}", spec.name),
@@ -365,7 +516,7 @@ fn balancer(
         return Ok((Arc::new(lb), None));
     };
     lb.set_health_check(Box::new(Tracked {
-        inner: health_check(spec, &health, template),
+        inner: health_check(spec, &health, Some(template)),
         cluster: spec.name,
         start_unhealthy: health.start_unhealthy,
         tracker,
@@ -464,18 +615,12 @@ struct Tracked {
 }
 
 impl Tracked {
-    /// The member index of `target`.
-    fn index(&self, target: &Backend) -> Option<usize> {
+    /// What the current membership knows of `target`: its state and metric label.
+    fn member<R>(&self, target: &Backend, f: impl FnOnce(&MemberState, &str) -> R) -> Option<R> {
         let addr = target.addr.as_inet()?;
-        self.tracker.addrs.iter().position(|m| m == addr)
-    }
-
-    /// The metric label of member `i`, when metrics are recorded.
-    fn label(&self, i: Option<usize>) -> Option<&str> {
-        if !crate::metrics::enabled() {
-            return None;
-        }
-        self.tracker.labels.get(i?).map(|l| &**l)
+        let now = self.tracker.members.load();
+        let i = now.index(*addr)?;
+        Some(f(&now.states[i], &now.labels[i]))
     }
 }
 
@@ -483,35 +628,35 @@ impl Tracked {
 impl HealthCheck for Tracked {
     async fn check(&self, target: &Backend) -> pingora_core::Result<()> {
         let result = self.inner.check(target).await;
-        let i = self.index(target);
-        if let Some(label) = self.label(i) {
-            let outcome = if result.is_ok() { "ok" } else { "failed" };
-            crate::metrics::metrics()
-                .health_checks
-                .with_label_values(&[self.tracker.proxy, self.cluster, label, outcome])
-                .inc();
-        }
-        if result.is_ok() {
-            if let Some(i) = i {
-                let first = !self.tracker.states[i].checked_ok.swap(true, Relaxed);
-                if first && self.start_unhealthy {
-                    log::info!(
-                        "cluster `{}`: backend {} passed its first health check",
-                        self.cluster,
-                        target.addr
-                    );
-                }
+        let proxy = self.tracker.proxy;
+        let first = self.member(target, |state, label| {
+            if crate::metrics::enabled() {
+                let outcome = if result.is_ok() { "ok" } else { "failed" };
+                crate::metrics::metrics()
+                    .health_checks
+                    .with_label_values(&[proxy, self.cluster, label, outcome])
+                    .inc();
             }
+            result.is_ok() && !state.checked_ok.swap(true, Relaxed)
+        });
+        if first == Some(true) && self.start_unhealthy {
+            log::info!(
+                "cluster `{}`: backend {} passed its first health check",
+                self.cluster,
+                target.addr
+            );
         }
         result
     }
 
     async fn health_status_change(&self, target: &Backend, healthy: bool) {
-        if let Some(label) = self.label(self.index(target)) {
-            crate::metrics::metrics()
-                .backend_healthy
-                .with_label_values(&[self.tracker.proxy, self.cluster, label])
-                .set(i64::from(healthy));
+        if crate::metrics::enabled() {
+            self.member(target, |_, label| {
+                crate::metrics::metrics()
+                    .backend_healthy
+                    .with_label_values(&[self.tracker.proxy, self.cluster, label])
+                    .set(i64::from(healthy));
+            });
         }
         self.inner.health_status_change(target, healthy).await
     }

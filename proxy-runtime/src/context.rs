@@ -125,13 +125,15 @@ pub(crate) enum Unavailable {
     NoneHealthy,
     /// Every backend the request was allowed to try was tried and failed: 502.
     AllFailed,
+    /// The cluster's backends are names, none of which has resolved yet: 503.
+    Unresolved,
 }
 
 impl Unavailable {
     /// The status a client gets.
     pub(crate) fn status(self) -> u16 {
         match self {
-            Unavailable::NoneHealthy => 503,
+            Unavailable::NoneHealthy | Unavailable::Unresolved => 503,
             Unavailable::AllFailed => 502,
         }
     }
@@ -141,6 +143,7 @@ impl Unavailable {
         match self {
             Unavailable::NoneHealthy => "no healthy backend",
             Unavailable::AllFailed => "every backend tried failed",
+            Unavailable::Unresolved => "no backend address has resolved yet",
         }
     }
 }

@@ -1,10 +1,11 @@
 //! What a compiled table says about itself: `--routes` (the table as text) and
 //! `--explain` (which rule and target a request gets).
 
+use crate::discovery::{Entry, Source};
 use crate::error::Error;
 use crate::launch::Launch;
 use crate::request::RequestView;
-use crate::spec::{Check, Cidr, Field, FieldTest, PredicateSpec, Target};
+use crate::spec::{Check, Cidr, Field, FieldTest, PredicateSpec, Refresh, Target};
 use crate::table::{Id, Table};
 
 /// The table as text: rules in order, then clusters with their backends.
@@ -59,8 +60,15 @@ pub fn describe<T: Table>(launch: &Launch<T>) -> String {
         } else {
             ""
         };
-        for m in launch.members(i) {
-            let _ = writeln!(s, "    {} weight {}{source}", m.addr, m.weight);
+        for e in launch.entries(i) {
+            match e.source {
+                Source::Addr(addr) => {
+                    let _ = writeln!(s, "    {addr} weight {}{source}", e.weight);
+                }
+                _ => {
+                    let _ = writeln!(s, "    {e}{source} (resolved: {})", refresh(c.resolve));
+                }
+            }
         }
     }
     s
@@ -86,9 +94,15 @@ pub fn describe_json<T: Table>(launch: &Launch<T>) -> String {
         .enumerate()
         .map(|(i, c)| {
             let backends: Vec<_> = launch
-                .members(i)
+                .entries(i)
                 .iter()
-                .map(|m| json!({ "addr": m.addr.to_string(), "weight": m.weight }))
+                .map(|e| match &e.source {
+                    Source::Addr(addr) => json!({ "addr": addr.to_string(), "weight": e.weight }),
+                    Source::Name { host, port } => {
+                        json!({ "name": format!("{host}:{port}"), "weight": e.weight })
+                    }
+                    Source::Srv(name) => json!({ "srv": name }),
+                })
                 .collect();
             json!({
                 "name": c.name,
@@ -107,6 +121,7 @@ pub fn describe_json<T: Table>(launch: &Launch<T>) -> String {
                 })),
                 "backup": c.backup.and_then(|b| T::CLUSTERS.get(b)).map(|b| b.name),
                 "backends_overridden": launch.is_overridden(i),
+                "resolve": refresh(c.resolve),
                 "backends": backends,
             })
         })
@@ -265,7 +280,21 @@ fn pick_now<T: Table>(launch: &Launch<T>, index: usize, view: &RequestView<'_>) 
     let Some(spec) = T::CLUSTERS.get(index) else {
         return "-".to_owned();
     };
-    match crate::cluster::LiveCluster::build(T::NAME, spec, launch.members(index)) {
+    let entries = launch.entries(index);
+    if entries.iter().any(Entry::is_name) {
+        // `--explain` asks no DNS server: the pick depends on what the names resolve to.
+        return format!(
+            "one of the addresses cluster `{}` resolves ({})",
+            spec.name,
+            entries
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    let members = crate::discovery::literal_members(&entries);
+    match crate::cluster::LiveCluster::build(T::NAME, spec, members, false) {
         Ok((cluster, _)) => {
             let mut ip = [0u8; 16];
             let key = spec
@@ -274,7 +303,7 @@ fn pick_now<T: Table>(launch: &Launch<T>, index: usize, view: &RequestView<'_>) 
                 .and_then(|k| view.key(k, &mut ip))
                 .unwrap_or(b"");
             match cluster.select(key, |_| false, true) {
-                Some(addr) => format!("{addr} (cluster `{}`)", spec.name),
+                Some((addr, _)) => format!("{addr} (cluster `{}`)", spec.name),
                 None => format!("none healthy in cluster `{}`", spec.name),
             }
         }
@@ -455,5 +484,13 @@ fn check_text(check: &Check, preds: &[PredicateSpec]) -> String {
             };
             format!("{f}({n:?}) != {w:?}")
         }
+    }
+}
+
+/// When a cluster's names are resolved again, as `--routes` shows it.
+fn refresh(r: Refresh) -> String {
+    match r {
+        Refresh::Ttl => "every ttl".to_owned(),
+        Refresh::Every(d) => format!("every {d:?}"),
     }
 }

@@ -7,7 +7,8 @@
 //! once.
 
 use crate::access_log::{AccessLog, AccessLogConfig};
-use crate::cluster::{LiveCluster, Member};
+use crate::cluster::LiveCluster;
+use crate::discovery::{self, Discovery, Dns, Entry, Names};
 use crate::error::Error;
 use crate::proxy::Proxy;
 use crate::table::Table;
@@ -61,7 +62,7 @@ pub struct Launch<T: Table> {
     /// Where to accept requests. Empty means [`DEFAULT_LISTEN`].
     pub listeners: Vec<Listener>,
     /// Per cluster (indexed like `T::CLUSTERS`): backends that replace the declared ones.
-    overrides: Vec<Option<Vec<Member>>>,
+    overrides: Vec<Option<Vec<Entry>>>,
     /// Worker threads of the proxy service.
     pub threads: usize,
     /// Tokio work stealing between the workers; `None` leaves the configuration file's
@@ -89,6 +90,9 @@ pub struct Launch<T: Table> {
     /// Accept HTTP/2 with prior knowledge (h2c) on plain listeners, beside HTTP/1.1;
     /// off by default.
     pub h2c: bool,
+    /// The DNS server backends given by name are resolved with (`--dns`); the system's
+    /// configuration by default.
+    pub dns: Dns,
 }
 
 /// What a started server listens on.
@@ -120,13 +124,14 @@ impl<T: Table> Default for Launch<T> {
             access_log: AccessLogConfig::default(),
             tls: TlsConfig::default(),
             h2c: false,
+            dns: Dns::System,
         }
     }
 }
 
 impl<T: Table> Launch<T> {
-    /// Replace the backends of cluster `name` with `members`.
-    pub fn override_backends(&mut self, name: &str, members: Vec<Member>) -> Result<(), Error> {
+    /// Replace the backends of cluster `name` with `entries`.
+    pub fn override_backends(&mut self, name: &str, entries: Vec<Entry>) -> Result<(), Error> {
         let index = T::CLUSTERS
             .iter()
             .position(|c| c.name == name)
@@ -135,14 +140,13 @@ impl<T: Table> Launch<T> {
                 known: T::CLUSTERS.iter().map(|c| c.name).collect(),
             })?;
         let list = self.overrides[index].get_or_insert_with(Vec::new);
-        for m in members {
-            if list.iter().any(|o| o.addr == m.addr) {
+        for e in entries {
+            if list.iter().any(|o| o.source == e.source) {
                 return Err(Error::BadArgument(format!(
-                    "backends of cluster `{name}`: {} is listed twice",
-                    m.addr
+                    "backends of cluster `{name}`: {e} is listed twice"
                 )));
             }
-            list.push(m);
+            list.push(e);
         }
         if list.is_empty() {
             return Err(Error::EmptyCluster(T::CLUSTERS[index].name));
@@ -150,34 +154,29 @@ impl<T: Table> Launch<T> {
         Ok(())
     }
 
-    /// Apply one `--backend CLUSTER=ADDR[@W][,ADDR[@W]...]` argument.
+    /// Apply one `--backend CLUSTER=ADDR[@W][,ADDR[@W]...]` argument (an address may be
+    /// `HOST:PORT` or `srv(NAME)`).
     pub fn backend_arg(&mut self, arg: &str) -> Result<(), Error> {
         let (name, list) = arg.split_once('=').ok_or_else(|| {
             Error::BadArgument(format!(
                 "--backend `{arg}`: expected CLUSTER=ADDR[,ADDR...]"
             ))
         })?;
-        let members = list
+        let entries = list
             .split(',')
             .map(str::trim)
             .filter(|s| !s.is_empty())
-            .map(|item| parse_member(&format!("--backend {name}"), item))
+            .map(|item| Entry::parse(&format!("--backend {name}"), item))
             .collect::<Result<Vec<_>, _>>()?;
-        self.override_backends(name, members)
+        self.override_backends(name, entries)
     }
 
     /// The backends cluster `index` runs with: an override, or the declared ones.
-    pub fn members(&self, index: usize) -> Vec<Member> {
+    pub fn entries(&self, index: usize) -> Vec<Entry> {
         match self.overrides.get(index).and_then(Option::as_ref) {
             Some(list) => list.clone(),
             None => T::CLUSTERS.get(index).map_or_else(Vec::new, |spec| {
-                spec.backends
-                    .iter()
-                    .map(|b| Member {
-                        addr: b.addr,
-                        weight: b.weight,
-                    })
-                    .collect()
+                spec.backends.iter().map(Entry::declared).collect()
             }),
         }
     }
@@ -242,16 +241,47 @@ impl<T: Table> Launch<T> {
             crate::metrics::enable();
         }
 
+        // Names resolve before the proxy serves; discovery keeps them current afterwards.
+        let (mut named, mut names) = (Vec::new(), Vec::new());
+        for (index, spec) in T::CLUSTERS.iter().enumerate() {
+            let entries = self.entries(index);
+            if entries.is_empty() {
+                return Err(Error::EmptyCluster(spec.name));
+            }
+            if entries.iter().any(Entry::is_name) {
+                named.push(index);
+                names.push(Names::new(spec.name, spec.resolve, entries));
+            }
+        }
+        let mut rounds = if names.is_empty() {
+            Vec::new()
+        } else {
+            discovery::resolve_at_start(self.dns, &mut names)?
+        };
         let mut clusters = Vec::with_capacity(T::CLUSTERS.len());
         let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();
         for (index, spec) in T::CLUSTERS.iter().enumerate() {
-            let members = self.members(index);
-            if members.is_empty() {
-                return Err(Error::EmptyCluster(spec.name));
-            }
-            let (cluster, service) = LiveCluster::build(T::NAME, spec, members)?;
+            let (members, dynamic) = match named.iter().position(|&i| i == index) {
+                Some(p) => (std::mem::take(&mut rounds[p].members), true),
+                None => (discovery::literal_members(&self.entries(index)), false),
+            };
+            let (cluster, service) = LiveCluster::build(T::NAME, spec, members, dynamic)?;
             clusters.push(cluster);
             services.extend(service);
+        }
+        let work: Vec<_> = named
+            .into_iter()
+            .zip(names)
+            .zip(&rounds)
+            .map(|((index, n), round)| (index, n, round.wait))
+            .collect();
+        let clusters: Arc<[LiveCluster]> = clusters.into();
+        if !work.is_empty() {
+            let service = pingora_core::services::background::background_service(
+                &format!("{} DNS discovery", T::NAME),
+                Discovery::new(self.dns, clusters.clone(), work),
+            );
+            services.push(Box::new(service));
         }
         let hooks = self.hooks.take().ok_or_else(|| Error::Startup {
             what: format!(
@@ -261,8 +291,7 @@ impl<T: Table> Launch<T> {
             ),
         })?;
         let access_log = AccessLog::start(&self.access_log, T::NAME)?;
-        let proxy =
-            Proxy::<T>::new(clusters.into(), hooks)?.observed(metrics.is_some(), access_log);
+        let proxy = Proxy::<T>::new(clusters, hooks)?.observed(metrics.is_some(), access_log);
         let mut app = pingora_proxy::http_proxy(&server.configuration, proxy);
         let mut options = HttpServerOptions::default();
         // nginx's `keepalive_requests`: a connection (pipelined or not) is closed after
@@ -345,30 +374,6 @@ where
 /// Requests served on one downstream connection before it is closed, by default (nginx's
 /// `keepalive_requests`).
 pub const KEEPALIVE_REQUESTS: u32 = 1000;
-
-/// `IP:PORT` or `IP:PORT@WEIGHT`; `what` names the source in errors (`--backend api`).
-pub fn parse_member(what: &str, item: &str) -> Result<Member, Error> {
-    let bad = || Error::BadAddress {
-        what: what.to_owned(),
-        addr: item.to_owned(),
-    };
-    let (addr, weight) = match item.rsplit_once('@') {
-        Some((addr, w)) => {
-            let weight: u32 = w.parse().map_err(|_| bad())?;
-            if weight == 0 {
-                return Err(Error::BadArgument(format!(
-                    "{what}: `{item}`: weight must be at least 1"
-                )));
-            }
-            (addr, weight)
-        }
-        None => (item, 1),
-    };
-    Ok(Member {
-        addr: addr.trim().parse().map_err(|_| bad())?,
-        weight,
-    })
-}
 
 /// `IP:PORT` given for `what` (`--listen`).
 pub fn parse_addr(what: &str, addr: &str) -> Result<SocketAddr, Error> {

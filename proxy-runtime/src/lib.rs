@@ -33,7 +33,8 @@
 //! [`table`] (the contract generated code fulfils: two [`Id`] enums, `static` declarations
 //! from [`spec`], the decision function) and [`context`] (the per-request [`Ctx`], owned
 //! by the runtime); [`request`] and [`normalize`] (allocation-free request accessors);
-//! [`cluster`] (live clusters: selection, active and passive health) and [`peer`]
+//! [`cluster`] (live clusters: selection, active and passive health, membership swaps),
+//! [`discovery`] (backends by DNS name, re-resolved off the request path) and [`peer`]
 //! (upstream connection options); [`hooks`] (user code at each phase of a request) and
 //! [`actions`] (route actions, redirects, rate limits, forwarding headers); [`metrics`] and
 //! [`access_log`] (what the proxy did); [`proxy`] (the Pingora `ProxyHttp` shim);
@@ -46,6 +47,7 @@ pub mod alloc;
 pub mod cluster;
 pub mod conform;
 pub mod context;
+pub mod discovery;
 pub mod error;
 pub mod grpc;
 pub mod hooks;

@@ -160,6 +160,7 @@ mod tests {
             bind_to: Some(crate::spec::ip_v4([127, 0, 0, 2])),
             tcp_keepalive: Some(Duration::from_secs(30)),
             h2c: true,
+            resolve: crate::spec::Refresh::Ttl,
         };
         let peer = build(&SPEC, &TlsFiles::default(), "127.0.0.1:9".parse().unwrap()).unwrap();
         let o = &peer.options;

@@ -194,7 +194,7 @@ impl<T: Table> Proxy<T> {
         let name = self.clusters.get(index).map_or("-", LiveCluster::name);
         let route = ctx.route_name();
         match why {
-            Unavailable::NoneHealthy => log::warn!(
+            Unavailable::NoneHealthy | Unavailable::Unresolved => log::warn!(
                 "{}: route `{route}`: {} in cluster `{name}`",
                 T::NAME,
                 why.reason()
@@ -217,7 +217,7 @@ impl<T: Table> Proxy<T> {
         view: Option<&RequestView<'_>>,
         first: usize,
         state: &RequestState,
-    ) -> Result<(usize, SocketAddr), usize> {
+    ) -> Result<(usize, SocketAddr, HttpPeer), usize> {
         // Backups come before backends that passive health has set aside: those are the
         // last resort.
         for obey_ejection in [true, false] {
@@ -233,8 +233,8 @@ impl<T: Table> Proxy<T> {
                     .key()
                     .and_then(|k| view?.key(k, &mut ip))
                     .unwrap_or(b"");
-                if let Some(addr) = cluster.select(key, |a| state.tried(a), obey_ejection) {
-                    return Ok((index, addr));
+                if let Some((addr, peer)) = cluster.select(key, |a| state.tried(a), obey_ejection) {
+                    return Ok((index, addr, peer));
                 }
             }
         }
@@ -560,10 +560,11 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             return;
         }
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
-        let backend = match (self.cluster_of(ctx.cluster), ctx.backend) {
+        let label = match (self.cluster_of(ctx.cluster), ctx.backend) {
             (Some(c), Some(addr)) => c.label(addr),
-            _ => "-",
+            _ => None,
         };
+        let backend = label.as_deref().unwrap_or("-");
         if self.metrics() {
             let m = metrics::metrics();
             m.requests
@@ -638,7 +639,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
             self.select(None, primary, state)
         };
         match chosen {
-            Ok((index, addr)) => {
+            Ok((index, addr, mut peer)) => {
                 let cluster = &self.clusters[index];
                 ctx.state.remember(addr);
                 ctx.cluster = T::ClusterId::at(index);
@@ -646,9 +647,6 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 ctx.tries += 1;
                 ctx.state.upstream_started = Some(std::time::Instant::now());
                 ctx.state.upstream_time = None;
-                let mut peer = cluster.peer(addr).ok_or_else(|| {
-                    PError::explain(ErrorType::InternalError, "selected backend has no peer")
-                })?;
                 if session.is_upgrade_req() {
                     // A WebSocket waits for messages, not for an answer: its own idle
                     // timeout replaces the HTTP `read` one.
@@ -662,7 +660,11 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 // Nothing left to try: either no backend was healthy to begin with, or
                 // every backend this request could use was tried (a retry asked for one
                 // more than the cluster had left).
-                let why = if ctx.tries == 0 {
+                let why = if ctx.tries == 0
+                    && self.clusters.get(index).is_some_and(LiveCluster::is_empty)
+                {
+                    Unavailable::Unresolved
+                } else if ctx.tries == 0 {
                     Unavailable::NoneHealthy
                 } else {
                     Unavailable::AllFailed
@@ -764,9 +766,14 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                 let took = started.elapsed();
                 ctx.state.upstream_time = Some(took);
                 if self.metrics() {
+                    let label = cluster.label(addr);
                     metrics::metrics()
                         .upstream_seconds
-                        .with_label_values(&[T::NAME, cluster.name(), cluster.label(addr)])
+                        .with_label_values(&[
+                            T::NAME,
+                            cluster.name(),
+                            label.as_deref().unwrap_or("-"),
+                        ])
                         .observe(took.as_secs_f64());
                 }
             }

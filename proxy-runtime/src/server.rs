@@ -3,9 +3,10 @@
 //! [`Launch`] and start it the same way.
 
 use crate::access_log::{AccessLogConfig, Format};
+use crate::discovery::{Dns, Entry};
 use crate::error::Error;
 use crate::inspect::{describe, describe_json, explanation};
-use crate::launch::{parse_addr, parse_member, Launch, Listener};
+use crate::launch::{parse_addr, Launch, Listener};
 use crate::table::Table;
 use crate::tls::{CertPair, ClientAuth};
 use clap::Parser;
@@ -49,6 +50,10 @@ pub struct Cli {
     /// Accept HTTP/2 with prior knowledge (h2c) on the plain listeners, beside HTTP/1.1.
     #[arg(long)]
     pub h2c: bool,
+    /// Resolve backends given by name with the DNS server at IP:PORT (UDP and TCP) instead
+    /// of the system's configuration (/etc/resolv.conf): a sidecar resolver, say.
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns: Option<String>,
     /// Worker threads of the proxy service. Default: the number of CPUs.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -63,7 +68,8 @@ pub struct Cli {
     #[arg(long, value_name = "N")]
     pub keepalive_requests: Option<u32>,
     /// Point cluster CLUSTER at other backends: `api=127.0.0.1:9001,127.0.0.1:9002@5`
-    /// (`@N` sets a weight; default 1). Repeatable.
+    /// (`@N` sets a weight; default 1), names `api=api.internal:8080` or SRV names
+    /// `api=srv(_http._tcp.api.internal)`, resolved and re-resolved. Repeatable.
     #[arg(long = "backend", value_name = "CLUSTER=ADDR[@W][,ADDR[@W]...]")]
     pub backend: Vec<String>,
     /// Serve Prometheus metrics on ADDR (`127.0.0.1:9100`, or a port alone for
@@ -208,6 +214,9 @@ fn run_cli<T: Table>(cli: Cli, hooks: T::Hooks) -> Result<(), Error> {
     };
     launch.tls.h2 = !cli.no_h2;
     launch.h2c = cli.h2c;
+    if let Some(addr) = &cli.dns {
+        launch.dns = Dns::Server(parse_addr("--dns", addr)?);
+    }
     launch.threads = cli
         .threads
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -374,14 +383,21 @@ impl<T: Table> Builder<T> {
         self
     }
 
+    /// Resolve backends given by name with the DNS server at `addr` (UDP and TCP), as
+    /// `--dns` does, instead of the system's configuration.
+    pub fn dns(mut self, addr: SocketAddr) -> Self {
+        self.launch.dns = Dns::Server(addr);
+        self
+    }
+
     /// Accept HTTP/2 with prior knowledge (h2c) on the plain listeners (default off).
     pub fn h2c(mut self, on: bool) -> Self {
         self.launch.h2c = on;
         self
     }
 
-    /// Point cluster `cluster` at `addrs` (each `IP:PORT`, optionally `@WEIGHT`), as
-    /// `--backend` does.
+    /// Point cluster `cluster` at `addrs` (each `IP:PORT` or `HOST:PORT`, optionally
+    /// `@WEIGHT`, or `srv(NAME)`), as `--backend` does.
     pub fn backends<I, S>(mut self, cluster: &str, addrs: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -390,7 +406,7 @@ impl<T: Table> Builder<T> {
         let what = format!("backends of cluster `{cluster}`");
         let members = addrs
             .into_iter()
-            .map(|a| parse_member(&what, a.as_ref()))
+            .map(|a| Entry::parse(&what, a.as_ref()))
             .collect::<Result<Vec<_>, _>>()
             .and_then(|members| self.launch.override_backends(cluster, members));
         if let Err(e) = members {

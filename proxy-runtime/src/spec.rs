@@ -42,6 +42,8 @@ pub struct ClusterSpec {
     /// `alpn: h2` on a cluster without TLS: HTTP/2 with prior knowledge (h2c), as gRPC
     /// servers speak it in plaintext.
     pub h2c: bool,
+    /// When names among `backends` are resolved again.
+    pub resolve: Refresh,
 }
 
 /// Passive health: `passive: { failures: 5, cooldown: 10s }`.
@@ -84,13 +86,50 @@ pub enum PathPolicy {
     Forward,
 }
 
-/// One backend: a socket address (checked by the macro) and its weight (≥ 1).
+/// One declared backend: where it is (checked by the macro) and its weight (≥ 1).
 #[derive(Debug, Clone, Copy)]
 pub struct BackendSpec {
-    /// `127.0.0.1:9001` or `[::1]:9001`.
-    pub addr: SocketAddr,
-    /// Relative weight; the macro rejects 0.
+    /// An address, or a name resolved at start-up and again while the proxy runs.
+    pub endpoint: Endpoint,
+    /// Relative weight; the macro rejects 0. Every address a name resolves to gets it.
     pub weight: u32,
+}
+
+/// Where a backend is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `"127.0.0.1:9001"` or `"[::1]:9001"`.
+    Addr(SocketAddr),
+    /// `"api.internal:8080"`: every address of the name's A records (AAAA when it has
+    /// none), on `port`. Lowercase; RFC 1123 checked by the macro.
+    Name {
+        /// The host name.
+        host: &'static str,
+        /// The port every address gets.
+        port: u16,
+    },
+    /// `srv("_http._tcp.api.internal")`: the targets of the name's SRV records of the most
+    /// preferred priority, with their ports and weights.
+    Srv(&'static str),
+}
+
+/// When a cluster's names are resolved again (`resolve: { every: .. }`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refresh {
+    /// When the records expire (`every: ttl`, the default), kept within
+    /// [`Refresh::MIN_TTL`] and [`Refresh::MAX_TTL`].
+    Ttl,
+    /// At a fixed interval (`every: 30s`), whatever the records' TTL.
+    Every(Duration),
+}
+
+impl Refresh {
+    /// The shortest wait between resolutions under `every: ttl`: a TTL of 0 does not turn
+    /// into a query loop.
+    pub const MIN_TTL: Duration = Duration::from_secs(1);
+    /// The longest wait under `every: ttl`: a day-long TTL still notices a change within a
+    /// minute (nginx's `resolve` would wait the whole TTL).
+    pub const MAX_TTL: Duration = Duration::from_secs(60);
 }
 
 /// The balancing algorithm of a cluster.

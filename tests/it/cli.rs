@@ -27,12 +27,10 @@ fn overrides_parse_addresses_and_weights() {
         panic!("valid overrides");
     };
     assert!(o.is_overridden(0), "api overridden");
-    let api = o.members(0);
+    let api = o.entries(0);
     assert_eq!(
-        api.iter()
-            .map(|m| (m.addr.to_string(), m.weight))
-            .collect::<Vec<_>>(),
-        vec![("127.0.0.1:1".into(), 5), ("127.0.0.1:2".into(), 1)]
+        api.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+        vec!["127.0.0.1:1 weight 5", "127.0.0.1:2"]
     );
     assert!(!o.is_overridden(1), "web keeps its declared backends");
 }
@@ -51,7 +49,14 @@ fn overrides_reject_what_they_cannot_use() {
         err("apii=127.0.0.1:1").to_string(),
         "unknown cluster `apii`; the table declares: api, web"
     );
-    assert!(matches!(err("api=localhost:80"), Error::BadAddress { .. }));
+    // A name is a backend too; a malformed one, or one without a port, is not.
+    assert!(parse_overrides(&["api=localhost:80,srv(_http._tcp.api.internal)"]).is_ok());
+    assert!(matches!(err("api=local_host:80"), Error::BadAddress { .. }));
+    assert!(matches!(err("api=localhost"), Error::BadAddress { .. }));
+    assert!(matches!(
+        err("api=srv(_http._udp.x)"),
+        Error::BadArgument(_)
+    ));
     assert!(matches!(err("api=127.0.0.1:1@0"), Error::BadArgument(_)));
     assert!(matches!(err("api="), Error::EmptyCluster("api")));
     assert!(matches!(err("api"), Error::BadArgument(_)));

@@ -9,7 +9,8 @@
 
 use pingora_core::apps::HttpServerApp;
 use pingora_core::protocols::http::ServerSession;
-use proxy_runtime::cluster::{LiveCluster, Member};
+use proxy_runtime::cluster::LiveCluster;
+use proxy_runtime::discovery::{literal_members, Entry};
 use proxy_runtime::proxy::Proxy;
 use proxy_runtime::Table;
 use std::sync::Arc;
@@ -25,15 +26,8 @@ async fn main() {
     let clusters: Vec<LiveCluster> = Probe::CLUSTERS
         .iter()
         .map(|spec| {
-            let members = spec
-                .backends
-                .iter()
-                .map(|b| Member {
-                    addr: b.addr,
-                    weight: b.weight,
-                })
-                .collect();
-            LiveCluster::build("Probe", spec, members)
+            let entries: Vec<Entry> = spec.backends.iter().map(Entry::declared).collect();
+            LiveCluster::build("Probe", spec, literal_members(&entries), false)
                 .expect("cluster")
                 .0
         })

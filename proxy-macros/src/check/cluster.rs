@@ -1,6 +1,7 @@
 //! The rules of a `cluster NAME { .. }` declaration: its options, backends, balancer,
 //! health checks, TLS, timeouts, and backups.
 
+use super::dns;
 use super::resolve;
 use super::value::{boolean, check_token, duration, int_in, string, unique_opts};
 use crate::ast::{self, KeyExpr, Value};
@@ -10,8 +11,9 @@ use crate::model::*;
 use std::net::{IpAddr, SocketAddr};
 use syn::Ident;
 
-const CLUSTER_KEYS: [&str; 11] = [
+const CLUSTER_KEYS: [&str; 12] = [
     "backends",
+    "resolve",
     "balance",
     "health",
     "retries",
@@ -50,7 +52,9 @@ pub fn check_cluster(
         bind_to: None,
         tcp_keepalive_ms: None,
         h2c: false,
+        resolve: ResolveModel::default(),
     };
+    let mut resolve_key = None;
     let mut alpn_key = None;
     let mut health_key: Option<Ident> = None;
     let mut has_backends = false;
@@ -60,6 +64,10 @@ pub fn check_cluster(
             "backends" => {
                 has_backends = true;
                 out.backends = check_backends(errs, c, &opt.value);
+            }
+            "resolve" => {
+                resolve_key = Some(&opt.key);
+                out.resolve = check_resolve(errs, &opt.value);
             }
             "balance" => out.balance = check_balance(errs, &opt.value),
             "health" => {
@@ -131,6 +139,14 @@ pub fn check_cluster(
         );
         out.h2c = false;
     }
+    if let Some(key) = resolve_key {
+        if has_backends && !out.backends.iter().any(|b| b.endpoint.is_name()) {
+            errs.push(
+                key.span(),
+                "`resolve` re-resolves backends given by name, and this cluster lists only IP addresses; remove it",
+            );
+        }
+    }
     // Rule: a cluster without `health` or `passive` sets aside a backend whose connection
     // fails (the runtime's default); with `health`, the check decides alone.
     if !passive_declared && out.health.is_none() {
@@ -185,9 +201,12 @@ fn check_plain_alpn(errs: &mut Errors, v: &Value) -> bool {
     }
 }
 
-// Rule: `backends` is a non-empty list of distinct `IP:PORT` strings with weights of 1–1000:
-// `["127.0.0.1:9001", "127.0.0.1:9002" weight 5]`. A host name, a missing port, an IPv6
-// address without brackets, a port out of range or `weight 0` are errors.
+// Rule: `backends` is a non-empty list of distinct backends with weights of 1–1000:
+// `["127.0.0.1:9001", "api.internal:8080" weight 5, srv("_http._tcp.api.internal")]`. An
+// address is `IP:PORT` (IPv6 in brackets); a name is an RFC 1123 host name and a port; an
+// SRV name is `_service._tcp.domain` and takes ports and weights from its records. A bad
+// host name, a missing port, a port out of range, `weight 0` or a weight on `srv(..)` are
+// errors.
 fn check_backends(errs: &mut Errors, c: &ast::ClusterDecl, v: &Value) -> Vec<BackendModel> {
     let Value::List(list, span) = v else {
         errs.push(
@@ -208,38 +227,39 @@ fn check_backends(errs: &mut Errors, c: &ast::ClusterDecl, v: &Value) -> Vec<Bac
     let mut out: Vec<BackendModel> = Vec::new();
     for b in list {
         let text = b.addr.value();
-        let addr = match text.parse::<SocketAddr>() {
-            Ok(a) => a,
-            Err(_) => {
-                let port = text.rsplit_once(':').map(|(ip, port)| {
-                    (
-                        ip.trim_matches(['[', ']']).parse::<IpAddr>().is_ok(),
-                        port.parse::<u64>(),
-                    )
-                });
-                if let Some((true, Ok(port))) = port {
+        let endpoint = match &b.call {
+            Some(call) if call == "srv" => {
+                if let Some(w) = &b.weight {
                     errs.push(
-                        b.addr.span(),
-                        format!("port `{port}` is out of range; a port is between 1 and 65535"),
+                        w.span(),
+                        "an SRV name takes its weights from its records; remove `weight`",
                     );
                     continue;
                 }
-                let hint = if text.contains(':')
-                    && !text.starts_with('[')
-                    && text.matches(':').count() > 1
-                {
-                    "; write an IPv6 address in brackets, e.g. \"[::1]:9001\""
-                } else if !text.contains(':') {
-                    "; add the port, e.g. \"127.0.0.1:9001\""
-                } else {
-                    "; use an IP address and a port, e.g. \"127.0.0.1:9001\" (names are not resolved at start-up)"
-                };
+                match dns::srv_name_problem(&text) {
+                    Some(problem) => {
+                        errs.push(b.addr.span(), problem);
+                        continue;
+                    }
+                    None => EndpointModel::Srv(text.to_ascii_lowercase()),
+                }
+            }
+            Some(call) => {
                 errs.push(
-                    b.addr.span(),
-                    format!("`{text}` is not a socket address{hint}"),
+                    call.span(),
+                    format!(
+                        "expected a backend `\"HOST:PORT\"` or `srv(\"_service._tcp.NAME\")`, found `{call}(..)`"
+                    ),
                 );
                 continue;
             }
+            None => match endpoint(&text) {
+                Ok(e) => e,
+                Err(problem) => {
+                    errs.push(b.addr.span(), problem);
+                    continue;
+                }
+            },
         };
         let weight = match &b.weight {
             Some(w) => match w.base10_parse::<u32>() {
@@ -262,7 +282,7 @@ fn check_backends(errs: &mut Errors, c: &ast::ClusterDecl, v: &Value) -> Vec<Bac
             },
             None => 1,
         };
-        if out.iter().any(|o| o.addr == addr) {
+        if out.iter().any(|o| o.endpoint == endpoint) {
             errs.push(
                 b.addr.span(),
                 format!(
@@ -272,7 +292,88 @@ fn check_backends(errs: &mut Errors, c: &ast::ClusterDecl, v: &Value) -> Vec<Bac
             );
             continue;
         }
-        out.push(BackendModel { addr, weight });
+        out.push(BackendModel { endpoint, weight });
+    }
+    out
+}
+
+/// `IP:PORT`, `[IPv6]:PORT` or `HOST:PORT`, or what is wrong with it.
+fn endpoint(text: &str) -> Result<EndpointModel, String> {
+    if let Ok(addr) = text.parse::<SocketAddr>() {
+        if addr.port() == 0 {
+            return Err("port `0` is out of range; a port is between 1 and 65535".to_owned());
+        }
+        return Ok(EndpointModel::Addr(addr));
+    }
+    let Some((host, port)) = text.rsplit_once(':') else {
+        let example = if text.parse::<IpAddr>().is_ok() {
+            text
+        } else {
+            "api.internal"
+        };
+        return Err(format!(
+            "`{text}` has no port; add it, e.g. \"{example}:8080\""
+        ));
+    };
+    if host.contains(':') && !host.starts_with('[') {
+        return Err(format!(
+            "`{text}` is not a socket address; write an IPv6 address in brackets, e.g. \"[::1]:9001\""
+        ));
+    }
+    let port = match port.parse::<u64>() {
+        Ok(p @ 1..=65535) => p as u16,
+        Ok(p) => {
+            return Err(format!(
+                "port `{p}` is out of range; a port is between 1 and 65535"
+            ))
+        }
+        Err(_) => {
+            return Err(format!(
+                "`{port}` is not a port; a port is a number between 1 and 65535"
+            ))
+        }
+    };
+    let unbracketed = host.trim_start_matches('[').trim_end_matches(']');
+    if unbracketed.parse::<IpAddr>().is_ok() {
+        // `IP:0` and the like: the address parsed, so the port was the problem.
+        return Err(format!(
+            "port `{port}` is out of range; a port is between 1 and 65535"
+        ));
+    }
+    if host.starts_with('[') {
+        return Err(format!("`{host}` is not an IPv6 address"));
+    }
+    match dns::host_name_problem(host) {
+        Some(problem) => Err(format!("`{text}` is not a backend: {problem}")),
+        None => Ok(EndpointModel::Name {
+            host: host.to_ascii_lowercase(),
+            port,
+        }),
+    }
+}
+
+// Rule: `resolve: { every: 30s }` re-resolves the cluster's names every 30 s; `every: ttl`
+// (the default) when their records expire. Only a cluster with names resolves:
+// `resolve` beside IP addresses alone is an error.
+fn check_resolve(errs: &mut Errors, v: &Value) -> ResolveModel {
+    let mut out = ResolveModel::default();
+    let Value::Block(opts, _) = v else {
+        errs.push(v.span(), "expected `{ every: 30s }` or `{ every: ttl }`");
+        return out;
+    };
+    for opt in unique_opts(errs, opts, &["every"], "`resolve` option") {
+        match &opt.value {
+            Value::Ident(i) if i == "ttl" => out.every_ms = None,
+            v => {
+                if let Some(ms) = duration(errs, v, "`every` (or `ttl`: when the records expire)") {
+                    if ms < 100 {
+                        errs.push(v.span(), "resolving more often than every 100ms floods the DNS server; use at least `1s`");
+                    } else {
+                        out.every_ms = Some(ms);
+                    }
+                }
+            }
+        }
     }
     out
 }

@@ -8,6 +8,7 @@
 
 mod action;
 mod cluster;
+mod dns;
 mod matcher;
 mod value;
 
@@ -203,6 +204,13 @@ fn check_settings(errs: &mut Errors, settings: &[&ast::Opt]) -> Settings {
                 for item in items {
                     if let Some(w) = &item.weight {
                         errs.push(w.span(), "a trusted proxy range has no weight");
+                    }
+                    if let Some(call) = &item.call {
+                        errs.push(
+                            call.span(),
+                            "a trusted proxy range is a CIDR string, e.g. `\"10.0.0.0/8\"`",
+                        );
+                        continue;
                     }
                     if let Some(Atom::ClientIp { v6, net, prefix }) =
                         matcher::check_cidr(errs, &item.addr)
@@ -523,7 +531,8 @@ mod tests {
     #[test]
     fn backends_are_parsed_once() {
         let parsed: ast::RouteTable = syn::parse_str(
-            r#"proxy P; cluster c { backends: ["127.0.0.1:1", "[::1]:2" weight 3], bind_to: "10.0.0.1" }
+            r#"proxy P; cluster c { backends: ["127.0.0.1:1", "[::1]:2" weight 3, "Api.Internal.:80",
+                   srv("_HTTP._tcp.api.internal")], bind_to: "10.0.0.1", resolve: { every: 5s } }
                route r: _ => c;"#,
         )
         .unwrap();
@@ -533,15 +542,27 @@ mod tests {
             c.backends,
             vec![
                 BackendModel {
-                    addr: "127.0.0.1:1".parse().unwrap(),
+                    endpoint: EndpointModel::Addr("127.0.0.1:1".parse().unwrap()),
                     weight: 1
                 },
                 BackendModel {
-                    addr: "[::1]:2".parse().unwrap(),
+                    endpoint: EndpointModel::Addr("[::1]:2".parse().unwrap()),
                     weight: 3
+                },
+                BackendModel {
+                    endpoint: EndpointModel::Name {
+                        host: "api.internal.".into(),
+                        port: 80
+                    },
+                    weight: 1
+                },
+                BackendModel {
+                    endpoint: EndpointModel::Srv("_http._tcp.api.internal".into()),
+                    weight: 1
                 },
             ]
         );
+        assert_eq!(c.resolve.every_ms, Some(5000));
         assert_eq!(c.bind_to, Some("10.0.0.1".parse().unwrap()));
     }
 

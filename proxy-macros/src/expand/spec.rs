@@ -73,9 +73,23 @@ pub fn cluster_spec(c: &ClusterModel) -> TokenStream {
     let pv = quote!(::proxy_runtime::__private);
     let name = c.name.to_string();
     let backends = c.backends.iter().map(|b| {
-        let (addr, w) = (socket_addr(&b.addr), b.weight);
-        quote!(#pv::BackendSpec { addr: #addr, weight: #w })
+        let w = b.weight;
+        let endpoint = match &b.endpoint {
+            EndpointModel::Addr(addr) => {
+                let addr = socket_addr(addr);
+                quote!(#pv::Endpoint::Addr(#addr))
+            }
+            EndpointModel::Name { host, port } => {
+                quote!(#pv::Endpoint::Name { host: #host, port: #port })
+            }
+            EndpointModel::Srv(name) => quote!(#pv::Endpoint::Srv(#name)),
+        };
+        quote!(#pv::BackendSpec { endpoint: #endpoint, weight: #w })
     });
+    let resolve = match c.resolve.every_ms {
+        Some(ms) => quote!(#pv::Refresh::Every(#pv::Duration::from_millis(#ms))),
+        None => quote!(#pv::Refresh::Ttl),
+    };
     let k = c
         .balance
         .key
@@ -184,6 +198,7 @@ pub fn cluster_spec(c: &ClusterModel) -> TokenStream {
         bind_to: #bind_to,
         tcp_keepalive: #keepalive,
         h2c: #h2c,
+        resolve: #resolve,
     })
 }
 
