@@ -1,4 +1,4 @@
-// Cluster options: h2c (`alpn: h2` without tls), tcp, http and grpc health checks, retries, backups, timeouts and tls (sni,
+// Cluster options: backends by name and SRV with `resolve`, h2c (`alpn: h2` without tls), tcp, http and grpc health checks, retries, backups, timeouts and tls (sni,
 // verify, verify_hostname, alternative_cn, alpn, ca, client certificates).
 
 use pingora_http::RequestHeader;
@@ -57,6 +57,19 @@ proxy_runtime::routes! {
         timeouts: { read: 2m },
     }
 
+    /// Backends by name: addresses, a host name (re-resolved every 30 s) and an SRV name.
+    cluster named {
+        backends: ["10.0.0.5:80" weight 2, "API.internal.:8080", srv("_http._tcp.api.internal")],
+        resolve: { every: 30s },
+    }
+    /// Re-resolved when the records expire (the default, written out).
+    cluster by_ttl {
+        backends: ["[::1]:8080", "api-2.internal:8080" weight 3],
+        resolve: { every: ttl },
+    }
+
+    route named: host("named.example.com") => named;
+    route by_ttl: host("ttl.example.com") => by_ttl;
     route secure: host("secure.example.com") => secure;
     route mtls: host("mtls.example.com") => mtls;
     route lab: host("lab.example.com") => lab;
@@ -84,7 +97,21 @@ fn main() {
     assert_eq!(d.route, Some(UpstreamsRoute::Default));
     assert_eq!(d.target, Target::Cluster(UpstreamsCluster::Api));
 
-    assert_eq!(UpstreamsCluster::ALL.len(), 7);
+    assert_eq!(UpstreamsCluster::ALL.len(), 9);
+    use proxy_runtime::__private::{Endpoint, Refresh};
+    let named = &<Upstreams as proxy_runtime::Table>::CLUSTERS[7];
+    assert_eq!(named.name, "named");
+    let endpoints: Vec<_> = named.backends.iter().map(|b| (b.endpoint, b.weight)).collect();
+    assert_eq!(
+        endpoints,
+        [
+            (Endpoint::Addr("10.0.0.5:80".parse().unwrap()), 2),
+            (Endpoint::Name { host: "api.internal.", port: 8080 }, 1),
+            (Endpoint::Srv("_http._tcp.api.internal"), 1),
+        ]
+    );
+    assert_eq!(named.resolve, Refresh::Every(std::time::Duration::from_secs(30)));
+    assert_eq!(<Upstreams as proxy_runtime::Table>::CLUSTERS[8].resolve, Refresh::Ttl);
     use proxy_runtime::{Id, Table};
     let grpc = &<Upstreams as Table>::CLUSTERS[UpstreamsCluster::Grpc.index()];
     assert!(grpc.h2c && grpc.tls.is_none());

@@ -2,7 +2,7 @@ proxy_runtime::routes! {
     proxy Gateway;
 
     cluster web {
-        backends: ["localhost:9001"],
+        backends: [srv("api.internal")],
     }
 
     route default: _ => web;
