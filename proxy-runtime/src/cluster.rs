@@ -243,7 +243,8 @@ impl LiveCluster {
             proxy,
         };
         if crate::metrics::enabled() {
-            set_healthy_gauges(proxy, spec, &members.load().labels);
+            let now = members.load();
+            gauge_members(proxy, spec, now.labels.iter(), now.labels.len());
         }
         let (health, service) = balancer(spec, known.clone(), template, tracker)?;
         Ok((
@@ -308,7 +309,18 @@ impl LiveCluster {
         }
         let new = Membership::build(self.spec, &self.files, members, Some(&old))?;
         if crate::metrics::enabled() {
-            set_healthy_gauges(self.proxy, self.spec, &new.labels);
+            let m = crate::metrics::metrics();
+            for gone in old.labels.iter().filter(|l| !new.labels.contains(l)) {
+                // A member that left has no health to report (and no label to keep).
+                let _ = m
+                    .backend_healthy
+                    .remove_label_values(&[self.proxy, self.spec.name, gone]);
+            }
+            let joined = new.labels.iter().filter(|l| !old.labels.contains(l));
+            gauge_members(self.proxy, self.spec, joined, new.labels.len());
+            m.membership_changes
+                .with_label_values(&[self.proxy, self.spec.name])
+                .inc();
         }
         let both: BTreeSet<Backend> = old.backends.iter().chain(&new.backends).cloned().collect();
         let only_new: BTreeSet<Backend> = new.backends.iter().cloned().collect();
@@ -467,11 +479,20 @@ fn same_members(a: &[Member], b: &[Member]) -> bool {
 }
 
 /// Active health starts healthy unless the cluster says otherwise.
-fn set_healthy_gauges(proxy: &'static str, spec: &ClusterSpec, labels: &[Arc<str>]) {
+/// Metrics of a cluster that now has `count` members, `joined` of them new.
+fn gauge_members<'a>(
+    proxy: &'static str,
+    spec: &ClusterSpec,
+    joined: impl Iterator<Item = &'a Arc<str>>,
+    count: usize,
+) {
     let start = i64::from(!spec.health.is_some_and(|h| h.start_unhealthy));
-    for label in labels {
-        crate::metrics::metrics()
-            .backend_healthy
+    let m = crate::metrics::metrics();
+    m.cluster_backends
+        .with_label_values(&[proxy, spec.name])
+        .set(count as i64);
+    for label in joined {
+        m.backend_healthy
             .with_label_values(&[proxy, spec.name, label])
             .set(start);
     }

@@ -250,13 +250,13 @@ impl<T: Table> Launch<T> {
             }
             if entries.iter().any(Entry::is_name) {
                 named.push(index);
-                names.push(Names::new(spec.name, spec.resolve, entries));
+                names.push(Names::new(T::NAME, spec.name, spec.resolve, entries));
             }
         }
-        let mut rounds = if names.is_empty() {
-            Vec::new()
+        let (names, mut rounds): (Vec<Names>, Vec<discovery::Round>) = if names.is_empty() {
+            (Vec::new(), Vec::new())
         } else {
-            discovery::resolve_at_start(self.dns, &mut names)?
+            discovery::resolve_at_start(self.dns, names)?.into_iter().unzip()
         };
         let mut clusters = Vec::with_capacity(T::CLUSTERS.len());
         let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();

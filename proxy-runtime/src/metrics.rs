@@ -69,6 +69,14 @@ pub struct Metrics {
     /// `switchyard_access_log_dropped_total{proxy}`: access-log lines dropped because the
     /// writer fell behind.
     pub access_log_dropped: IntCounterVec,
+    /// `switchyard_dns_resolutions_total{proxy, cluster, name, result}`: lookups of a
+    /// backend name, `result` `ok` or `failed`.
+    pub dns_resolutions: IntCounterVec,
+    /// `switchyard_cluster_backends{proxy, cluster}`: the members a cluster has now (what
+    /// its names resolved to, and its addresses).
+    pub cluster_backends: IntGaugeVec,
+    /// `switchyard_membership_changes_total{proxy, cluster}`: address-set swaps.
+    pub membership_changes: IntCounterVec,
 }
 
 fn counter(name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -152,6 +160,21 @@ pub fn metrics() -> &'static Metrics {
             "switchyard_access_log_dropped_total",
             "Access-log lines dropped because the writer fell behind.",
             &["proxy"],
+        ),
+        dns_resolutions: counter(
+            "switchyard_dns_resolutions_total",
+            "Lookups of backend names, by result.",
+            &["proxy", "cluster", "name", "result"],
+        ),
+        cluster_backends: gauge(
+            "switchyard_cluster_backends",
+            "The members a cluster has now.",
+            &["proxy", "cluster"],
+        ),
+        membership_changes: counter(
+            "switchyard_membership_changes_total",
+            "Times a cluster's address set was swapped after resolution.",
+            &["proxy", "cluster"],
         ),
     });
     &METRICS

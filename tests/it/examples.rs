@@ -58,6 +58,10 @@ mod upstream_options;
 #[allow(dead_code)]
 mod tls_edge;
 
+#[path = "../../examples/discovery.rs"]
+#[allow(dead_code)]
+mod discovery;
+
 /// `n` backends named `CLUSTER-1` .. `CLUSTER-n`, as `run_example` names them.
 fn backends(cluster: &str, n: usize) -> Vec<Backend> {
     (1..=n)
@@ -662,4 +666,42 @@ fn tls_edge_redirects_plain_http_and_picks_the_certificate_by_name() {
     }
     let (_, served) = pki::connect(tls, None, &rustls::version::TLS12);
     assert!(served == www_cert.der(), "no SNI: the first certificate");
+}
+
+#[test]
+fn discovery_serves_a_name_and_keeps_sessions_on_srv_targets() {
+    use switchyard::dns::{DnsServer, SrvRecord};
+    let dns = DnsServer::start("discovery.test.").expect("DNS server");
+    let app = spawn_backend("app-1");
+    let sessions = backends("sessions", 2);
+    dns.set_addrs("app.discovery.test", &[app.addr().ip()], 2);
+    let records: Vec<SrvRecord> = sessions
+        .iter()
+        .enumerate()
+        .map(|(i, b)| {
+            let target = format!("sessions-{}.discovery.test", i + 1);
+            dns.set_addrs(&target, &[b.addr().ip()], 5);
+            SrvRecord {
+                priority: 10,
+                weight: 1,
+                port: b.addr().port(),
+                target,
+            }
+        })
+        .collect();
+    dns.set_srv("_http._tcp.sessions.discovery.test", &records, 5);
+    let proxy = discovery::Discovery::builder()
+        .dns(dns.addr())
+        // The example's port for `app` is fixed (9701); the test's backend is elsewhere.
+        .backends("app", [format!("app.discovery.test:{}", app.addr().port())])
+        .start()
+        .expect("proxy starts");
+    let c = client();
+    assert_eq!(get(&c, proxy.addr(), "/", &[]).backend, "app-1");
+    let owner = get(&c, proxy.addr(), "/session", &[("cookie", "sid=alice")]).backend;
+    assert!(owner.starts_with("sessions-"), "{owner}");
+    for _ in 0..10 {
+        let a = get(&c, proxy.addr(), "/session", &[("cookie", "sid=alice")]);
+        assert_eq!((a.status, a.backend.as_str()), (200, owner.as_str()));
+    }
 }

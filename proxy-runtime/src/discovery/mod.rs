@@ -219,6 +219,7 @@ pub fn resolver(dns: Dns) -> Result<TokioResolver, Error> {
 
 /// A cluster's backend entries and what each name last resolved to.
 pub struct Names {
+    proxy: &'static str,
     cluster: &'static str,
     refresh: Refresh,
     entries: Vec<Entry>,
@@ -239,9 +240,15 @@ pub struct Round {
 }
 
 impl Names {
-    /// The names of cluster `cluster` among `entries`.
-    pub fn new(cluster: &'static str, refresh: Refresh, entries: Vec<Entry>) -> Names {
+    /// The names of cluster `cluster` of table `proxy` among `entries`.
+    pub fn new(
+        proxy: &'static str,
+        cluster: &'static str,
+        refresh: Refresh,
+        entries: Vec<Entry>,
+    ) -> Names {
         Names {
+            proxy,
             cluster,
             refresh,
             last: vec![None; entries.len()],
@@ -261,7 +268,15 @@ impl Names {
                 add(&mut members, addr, entry.weight);
                 continue;
             }
-            match lookup(resolver, entry).await {
+            let result = lookup(resolver, entry).await;
+            if crate::metrics::enabled() {
+                let outcome = if result.is_ok() { "ok" } else { "failed" };
+                crate::metrics::metrics()
+                    .dns_resolutions
+                    .with_label_values(&[self.proxy, self.cluster, &entry.to_string(), outcome])
+                    .inc();
+            }
+            match result {
                 Ok((found, valid_until)) => {
                     expires = Some(expires.map_or(valid_until, |e| e.min(valid_until)));
                     self.last[i] = Some(found);
@@ -408,44 +423,52 @@ fn srv_weight(weight: u16, heaviest: u32) -> u32 {
 }
 
 /// Resolve `names` once, before the proxy serves: on a thread and runtime of their own
-/// (the caller may be inside a runtime), all clusters at once, for at most
+/// (the caller may be inside a runtime), every cluster at once, for at most
 /// [`STARTUP_LIMIT`]. A cluster whose names did not answer in time starts with its
-/// addresses alone, and discovery keeps trying.
-pub fn resolve_at_start(dns: Dns, names: &mut [Names]) -> Result<Vec<Round>, Error> {
+/// addresses alone, and discovery keeps trying. Returns each cluster's names (with what
+/// they resolved to) and its first round, in order.
+pub fn resolve_at_start(dns: Dns, names: Vec<Names>) -> Result<Vec<(Names, Round)>, Error> {
+    let failed = |e: &dyn fmt::Display| Error::Startup {
+        what: format!("DNS resolution at start-up: {e}"),
+    };
     std::thread::scope(|s| {
         s.spawn(|| {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
-                .map_err(|e| Error::Startup {
-                    what: format!("DNS resolver: {e}"),
-                })?;
+                .map_err(|e| failed(&e))?;
             runtime.block_on(async {
-                let resolver = resolver(dns)?;
-                let mut rounds = Vec::with_capacity(names.len());
-                let deadline = tokio::time::Instant::now() + STARTUP_LIMIT;
-                for n in names.iter_mut() {
-                    let round = tokio::time::timeout_at(deadline, n.resolve(&resolver)).await;
-                    rounds.push(round.unwrap_or_else(|_| {
-                        log::warn!(
-                            "cluster `{}`: its names did not resolve within {STARTUP_LIMIT:?} of start-up; serving without them until they do",
-                            n.cluster
-                        );
-                        Round {
-                            members: literal_members(&n.entries),
-                            wait: RETRY_FIRST,
-                        }
-                    }));
+                let resolver = Arc::new(resolver(dns)?);
+                let mut tasks = tokio::task::JoinSet::new();
+                for (i, mut n) in names.into_iter().enumerate() {
+                    let resolver = resolver.clone();
+                    tasks.spawn(async move {
+                        let round =
+                            tokio::time::timeout(STARTUP_LIMIT, n.resolve(&resolver)).await;
+                        let round = round.unwrap_or_else(|_| {
+                            log::warn!(
+                                "cluster `{}`: its names did not resolve within {STARTUP_LIMIT:?} of start-up; serving without them until they do",
+                                n.cluster
+                            );
+                            Round {
+                                members: literal_members(&n.entries),
+                                wait: RETRY_FIRST,
+                            }
+                        });
+                        (i, n, round)
+                    });
                 }
-                Ok(rounds)
+                let mut done: Vec<(usize, Names, Round)> = tasks
+                    .join_all()
+                    .await
+                    .into_iter()
+                    .collect();
+                done.sort_by_key(|(i, _, _)| *i);
+                Ok(done.into_iter().map(|(_, n, r)| (n, r)).collect())
             })
         })
         .join()
-        .unwrap_or_else(|_| {
-            Err(Error::Startup {
-                what: "DNS resolution at start-up failed".to_owned(),
-            })
-        })
+        .unwrap_or_else(|_| Err(failed(&"the resolving thread panicked")))
     })
 }
 
