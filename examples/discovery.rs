@@ -96,7 +96,10 @@ fn main() {
             std::thread::sleep(Duration::from_secs(10));
             let pair = pairs[step % pairs.len()];
             dns.set_addrs("app.discovery.test", &pair.map(loopback), 2);
-            println!("app.discovery.test is now 127.0.0.{} and 127.0.0.{}", pair[0], pair[1]);
+            println!(
+                "app.discovery.test is now 127.0.0.{} and 127.0.0.{}",
+                pair[0], pair[1]
+            );
         }
     });
     if !args.iter().any(|a| a.starts_with("--listen")) {

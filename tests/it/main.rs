@@ -10,6 +10,7 @@ mod balancing;
 mod cli;
 mod conformance;
 mod decide;
+mod deploy;
 mod dns;
 mod examples;
 mod failures;
