@@ -256,7 +256,9 @@ impl<T: Table> Launch<T> {
         let (names, mut rounds): (Vec<Names>, Vec<discovery::Round>) = if names.is_empty() {
             (Vec::new(), Vec::new())
         } else {
-            discovery::resolve_at_start(self.dns, names)?.into_iter().unzip()
+            discovery::resolve_at_start(self.dns, names)?
+                .into_iter()
+                .unzip()
         };
         let mut clusters = Vec::with_capacity(T::CLUSTERS.len());
         let mut services: Vec<Box<dyn ServiceWithDependents>> = Vec::new();

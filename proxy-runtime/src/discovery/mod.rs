@@ -329,15 +329,13 @@ impl Names {
 async fn lookup(resolver: &TokioResolver, entry: &Entry) -> Result<(Vec<Member>, Instant), String> {
     let mut out = Vec::new();
     match &entry.source {
-        Source::Addr(addr) => {
-            return Ok((
-                vec![Member {
-                    addr: *addr,
-                    weight: entry.weight,
-                }],
-                Instant::now(),
-            ))
-        }
+        Source::Addr(addr) => Ok((
+            vec![Member {
+                addr: *addr,
+                weight: entry.weight,
+            }],
+            Instant::now(),
+        )),
         Source::Name { host, port } => {
             let found = resolver
                 .lookup_ip(&**host)
