@@ -24,6 +24,9 @@ use std::time::Instant;
 /// this bounds the walk; it is well above any real cluster size.
 const MAX_ITERATIONS: usize = 256;
 
+/// How long members that left stay known to the health registry after a swap.
+const SWAP_OVERLAP: std::time::Duration = std::time::Duration::from_millis(250);
+
 /// Most retries a request may make (the macro's bound on `retries`).
 pub const MAX_RETRIES: u32 = 8;
 
@@ -326,6 +329,10 @@ impl LiveCluster {
         let only_new: BTreeSet<Backend> = new.backends.iter().cloned().collect();
         self.tell_health(both).await?;
         cell.store(Arc::new(new));
+        // A request that read the old snapshot just before the swap is still selecting
+        // among its members for a few microseconds: they stay known to the health
+        // registry (so `ready`) well past that.
+        tokio::time::sleep(SWAP_OVERLAP).await;
         self.tell_health(only_new).await?;
         Ok(true)
     }

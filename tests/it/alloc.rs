@@ -99,3 +99,76 @@ fn recording_metrics_allocates_nothing_once_a_series_exists() {
     }
     assert_eq!(allocations() - before, 0);
 }
+
+/// Selection in a cluster whose members discovery swaps (a name) reads the snapshot
+/// without allocating, as in a cluster of addresses; the peer it hands back is the
+/// template's clone. Both kinds, round robin and ketama, before and after a swap.
+#[test]
+fn selection_allocates_nothing_in_fixed_and_swapped_clusters() {
+    use proxy_runtime::cluster::{LiveCluster, Member};
+    use proxy_runtime::spec::{Balance, ClusterSpec, Key, Refresh, Timeouts};
+    const fn spec(name: &'static str, balance: Balance) -> ClusterSpec {
+        ClusterSpec {
+            name,
+            backends: &[],
+            balance,
+            health: None,
+            retries: None,
+            backup: None,
+            tls: None,
+            timeouts: Timeouts {
+                connect: None,
+                total_connect: None,
+                read: None,
+                write: None,
+                idle: None,
+                websocket: None,
+            },
+            passive: None,
+            bind_to: None,
+            tcp_keepalive: None,
+            h2c: false,
+            resolve: Refresh::Ttl,
+        }
+    }
+    static RR: ClusterSpec = spec("rr", Balance::RoundRobin);
+    static RING: ClusterSpec = spec("ring", Balance::Consistent(Key::ClientIp));
+    let members = |lasts: &[u8]| -> Vec<Member> {
+        lasts
+            .iter()
+            .map(|&l| Member {
+                addr: std::net::SocketAddr::from(([127, 0, 0, l], 80)),
+                weight: 1,
+            })
+            .collect()
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for spec in [&RR, &RING] {
+        for dynamic in [false, true] {
+            let (cluster, _) =
+                LiveCluster::build("Alloc", spec, members(&[1, 2, 3]), dynamic).unwrap();
+            if dynamic {
+                let swapped = runtime.block_on(cluster.set_members(members(&[2, 3, 4])));
+                assert!(swapped.unwrap(), "the members changed");
+            }
+            // Warm up (thread-locals of the random generator and arc-swap).
+            let _ = cluster.select(b"key", |_| false, true);
+            let before = allocations();
+            let mut picked = 0;
+            for i in 0..1000u32 {
+                let key = i.to_le_bytes();
+                picked += usize::from(cluster.select(&key, |_| false, true).is_some());
+            }
+            let allocated = allocations() - before;
+            assert_eq!(picked, 1000, "{} dynamic={dynamic}", spec.name);
+            assert_eq!(
+                allocated, 0,
+                "{} (dynamic: {dynamic}) allocated {allocated} times in 1000 selections",
+                spec.name
+            );
+        }
+    }
+}
