@@ -42,7 +42,10 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// **Clusters** list `backends` as `"IP:PORT"` (optionally `weight N`, 1–1000), and may set
+/// **Clusters** list `backends` as `"IP:PORT"` or `"HOST:PORT"` (optionally `weight N`,
+/// 1–1000) or `srv("_service._tcp.NAME")` (ports and weights from the SRV records); names
+/// are resolved at start-up and again `resolve: { every: 30s }` or, by default, at the
+/// records' TTL (kept within 1 s..60 s), off the request path. A cluster may also set
 /// `balance` (default `round_robin`), `health`, `retries` (0–8; by default a connect
 /// failure tries every other backend once), `passive` (by default, without `health`, a
 /// backend whose connection fails is set aside for 10 s; `passive: off`), `backup` (a
