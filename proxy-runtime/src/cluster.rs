@@ -346,18 +346,20 @@ impl LiveCluster {
     }
 
     /// Pick a healthy backend for `key` that `skip` does not refuse (used by retries to
-    /// avoid backends already tried), with its peer. `None` when no healthy backend is
-    /// left.
+    /// avoid backends already tried), and hand its address and peer template to `take`
+    /// (the proxy boxes a clone for Pingora, without moving the peer around first). `None`
+    /// when no healthy backend is left.
     ///
     /// `obey_ejection: false` disregards passive health: the caller's last resort when
     /// passive health has set aside every backend otherwise usable (as Envoy's panic
     /// threshold does), since a guess beats a certain 503 and a failure is retried.
-    pub fn select(
+    pub fn select<R>(
         &self,
         key: &[u8],
         skip: impl Fn(&SocketAddr) -> bool,
         obey_ejection: bool,
-    ) -> Option<(SocketAddr, HttpPeer)> {
+        take: impl FnOnce(SocketAddr, &HttpPeer) -> R,
+    ) -> Option<R> {
         let now = self.members.load();
         let m = &*now;
         let gated = (obey_ejection && self.spec.passive.is_some())
@@ -374,9 +376,8 @@ impl LiveCluster {
                 .take(MAX_ITERATIONS)
                 .chain(0..m.members.len())
                 .find(|&i| usable(i))
-                .map(|i| (m.members[i].addr, m.peers[i].clone()))
         };
-        match self.spec.balance {
+        let chosen = match self.spec.balance {
             Balance::Consistent(_) => {
                 // The Ketama ring from the key's point onwards.
                 let ring = m.ring.as_ref()?;
@@ -411,7 +412,8 @@ impl LiveCluster {
                 });
                 pick(&mut draws)
             }
-        }
+        };
+        chosen.map(|i| take(m.members[i].addr, &m.peers[i]))
     }
 
     /// `start: unhealthy` and (when `obey_ejection`) passive health let a member with

@@ -302,8 +302,8 @@ fn pick_now<T: Table>(launch: &Launch<T>, index: usize, view: &RequestView<'_>) 
                 .key()
                 .and_then(|k| view.key(k, &mut ip))
                 .unwrap_or(b"");
-            match cluster.select(key, |_| false, true) {
-                Some((addr, _)) => format!("{addr} (cluster `{}`)", spec.name),
+            match cluster.select(key, |_| false, true, |addr, _| addr) {
+                Some(addr) => format!("{addr} (cluster `{}`)", spec.name),
                 None => format!("none healthy in cluster `{}`", spec.name),
             }
         }

@@ -217,7 +217,7 @@ impl<T: Table> Proxy<T> {
         view: Option<&RequestView<'_>>,
         first: usize,
         state: &RequestState,
-    ) -> Result<(usize, SocketAddr, HttpPeer), usize> {
+    ) -> Result<(usize, SocketAddr, Box<HttpPeer>), usize> {
         // Backups come before backends that passive health has set aside: those are the
         // last resort.
         for obey_ejection in [true, false] {
@@ -233,7 +233,10 @@ impl<T: Table> Proxy<T> {
                     .key()
                     .and_then(|k| view?.key(k, &mut ip))
                     .unwrap_or(b"");
-                if let Some((addr, peer)) = cluster.select(key, |a| state.tried(a), obey_ejection) {
+                let boxed = |addr, peer: &HttpPeer| (addr, Box::new(peer.clone()));
+                if let Some((addr, peer)) =
+                    cluster.select(key, |a| state.tried(a), obey_ejection, boxed)
+                {
                     return Ok((index, addr, peer));
                 }
             }
@@ -654,7 +657,7 @@ impl<T: Table> ProxyHttp for Proxy<T> {
                     peer.options.read_timeout =
                         Some(t.websocket.unwrap_or(crate::spec::Timeouts::WEBSOCKET_IDLE));
                 }
-                Ok(Box::new(peer))
+                Ok(peer)
             }
             Err(index) => {
                 // Nothing left to try: either no backend was healthy to begin with, or
