@@ -16,18 +16,22 @@ pub fn host_name_ok(name: &[u8]) -> bool {
     }
     let mut last_numeric = false;
     for label in bare.split(|&b| b == b'.') {
-        let fits = (1..=63).contains(&label.len())
-            && label
-                .iter()
-                .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-            && label.first() != Some(&b'-')
-            && label.last() != Some(&b'-');
-        if !fits {
+        if !label_ok(label, 63) {
             return false;
         }
         last_numeric = label.iter().all(u8::is_ascii_digit);
     }
     !last_numeric
+}
+
+/// 1 to `max` letters, digits and `-`, not starting or ending with `-`.
+fn label_ok(label: &[u8], max: usize) -> bool {
+    (1..=max).contains(&label.len())
+        && label
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && label.first() != Some(&b'-')
+        && label.last() != Some(&b'-')
 }
 
 /// An SRV name of a TCP service: `_` and a service label of 1–15 letters, digits and `-`
@@ -40,14 +44,8 @@ pub fn srv_name_ok(name: &[u8]) -> bool {
         return false;
     };
     let (service, after) = rest.split_at(dot);
-    let service_ok = (1..=15).contains(&service.len())
-        && service
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
-        && service.first() != Some(&b'-')
-        && service.last() != Some(&b'-');
     match after.strip_prefix(b"._tcp.") {
-        Some(domain) => service_ok && host_name_ok(domain),
+        Some(domain) => label_ok(service, 15) && host_name_ok(domain),
         None => false,
     }
 }
