@@ -176,7 +176,7 @@ impl Membership {
             .min(MAX_RETRIES);
         Ok(Membership {
             wheel: smooth_wheel(&members),
-            backends: members.iter().map(|m| backend(m.addr, m.weight)).collect(),
+            backends: members.iter().map(|m| backend(m.addr)).collect(),
             peers,
             ring,
             states,
@@ -311,29 +311,44 @@ impl LiveCluster {
             return Ok(false);
         }
         let new = Membership::build(self.spec, &self.files, members, Some(&old))?;
+        let gone: Vec<Arc<str>> = old
+            .labels
+            .iter()
+            .filter(|l| !new.labels.contains(l))
+            .cloned()
+            .collect();
         if crate::metrics::enabled() {
-            let m = crate::metrics::metrics();
-            for gone in old.labels.iter().filter(|l| !new.labels.contains(l)) {
-                // A member that left has no health to report (and no label to keep).
-                let _ = m
-                    .backend_healthy
-                    .remove_label_values(&[self.proxy, self.spec.name, gone]);
-            }
             let joined = new.labels.iter().filter(|l| !old.labels.contains(l));
             gauge_members(self.proxy, self.spec, joined, new.labels.len());
-            m.membership_changes
+            crate::metrics::metrics()
+                .membership_changes
                 .with_label_values(&[self.proxy, self.spec.name])
                 .inc();
         }
         let both: BTreeSet<Backend> = old.backends.iter().chain(&new.backends).cloned().collect();
         let only_new: BTreeSet<Backend> = new.backends.iter().cloned().collect();
         self.tell_health(both).await?;
+        if let Some(health) = self.spec.health.filter(|h| h.start_unhealthy) {
+            // Members that join take no traffic before their first check passes: check
+            // them now rather than at the next pass, up to `every` away, while the members
+            // that leave still serve.
+            let pass = self.health.backends().run_health_check(true);
+            let _ = tokio::time::timeout(health.timeout * 2, pass).await;
+        }
         cell.store(Arc::new(new));
         // A request that read the old snapshot just before the swap is still selecting
         // among its members for a few microseconds: they stay known to the health
         // registry (so `ready`) well past that.
         tokio::time::sleep(SWAP_OVERLAP).await;
         self.tell_health(only_new).await?;
+        if crate::metrics::enabled() {
+            for label in &gone {
+                // A member that left has no health to report (and no label to keep).
+                let _ = crate::metrics::metrics()
+                    .backend_healthy
+                    .remove_label_values(&[self.proxy, self.spec.name, label]);
+            }
+        }
         Ok(true)
     }
 
@@ -700,10 +715,13 @@ impl HealthCheck for Tracked {
     }
 }
 
-fn backend(addr: SocketAddr, weight: u32) -> Backend {
+/// Member `addr` as the health registry knows it. Pingora keys health by address *and*
+/// weight, so the weight stays 1: our wheel and ring do the weighting, and a member whose
+/// weight changes (an SRV record's) keeps its health.
+fn backend(addr: SocketAddr) -> Backend {
     Backend {
         addr: pingora_core::protocols::l4::socket::SocketAddr::Inet(addr),
-        weight: weight as usize,
+        weight: 1,
         ext: Default::default(),
     }
 }

@@ -238,7 +238,7 @@ fn a_name_missing_at_start_answers_503_then_serves_when_it_appears() {
         "503 no backend address has resolved yet in cluster `api`\n"
     );
     dns.set_addrs("api.sy.test", &ips(&[31]), 1);
-    // Retried from 1 s after the failure, doubling: the second retry is at most 2 s later.
+    // Retried 1 s after each failure (the refresh caps the doubling here).
     until_answered_by(proxy.addr(), "/", "late-31", Duration::from_secs(4));
 }
 
@@ -247,21 +247,55 @@ fn a_name_that_stops_resolving_keeps_its_last_addresses() {
     let dns = DnsServer::start("sy.test.").expect("DNS server");
     let (_backends, port) = on_loopbacks("kept-", &[41, 42]);
     dns.set_addrs("api.sy.test", &ips(&[41, 42]), 1);
+    let name = format!("api.sy.test:{port}");
     let proxy = Discovered::builder()
         .dns(dns.addr())
-        .backends("api", [format!("api.sy.test:{port}")])
+        .backends("api", [name.clone()])
+        .metrics("127.0.0.1:0")
         .start()
         .expect("proxy starts");
+    let metrics = proxy.metrics_addr().expect("metrics are served");
     let both = BTreeMap::from([("kept-41".to_owned(), 10), ("kept-42".to_owned(), 10)]);
     assert_eq!(spread(&client(), proxy.addr(), "/", 20), both);
-    // NXDOMAIN for two refreshes: the cluster keeps serving from what it had.
+    // NXDOMAIN: once lookups have failed twice, the cluster still serves what it had.
     dns.remove("api.sy.test");
-    std::thread::sleep(REFRESH * 2 + SLACK);
+    let before = failed_lookups(metrics, &name);
+    until_failed(metrics, &name, before + 2);
     assert_eq!(spread(&client(), proxy.addr(), "/", 20), both);
-    // And with the DNS server gone altogether (queries time out).
+    // And with the DNS server gone altogether: a lookup waits out the resolver's
+    // timeouts (2 s, twice, over UDP and TCP) before it fails.
     drop(dns);
-    std::thread::sleep(REFRESH * 2 + SLACK);
+    let before = failed_lookups(metrics, &name);
+    until_failed(metrics, &name, before + 1);
     assert_eq!(spread(&client(), proxy.addr(), "/", 20), both);
+}
+
+/// Failed lookups of `name` so far, from the proxy's Prometheus endpoint.
+fn failed_lookups(metrics: SocketAddr, name: &str) -> u64 {
+    let text = client()
+        .get(format!("http://{metrics}/metrics"))
+        .send()
+        .and_then(|r| r.text())
+        .expect("scrape metrics");
+    let label = format!("name=\"{name}\"");
+    text.lines()
+        .filter(|l| l.starts_with("switchyard_dns_resolutions_total{"))
+        .filter(|l| l.contains(&label) && l.contains("result=\"failed\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Wait until `name` has failed `count` lookups in all (a failed round is retried within
+/// a second here; one that times out takes up to 8 s, so 30 s is far beyond it).
+fn until_failed(metrics: SocketAddr, name: &str, count: u64) {
+    let started = Instant::now();
+    while failed_lookups(metrics, name) < count {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "{name}: fewer than {count} failed lookups"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]

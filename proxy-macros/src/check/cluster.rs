@@ -236,12 +236,14 @@ fn check_backends(errs: &mut Errors, c: &ast::ClusterDecl, v: &Value) -> Vec<Bac
                     );
                     continue;
                 }
-                match dns::srv_name_problem(&text) {
+                // DNS names are case-insensitive: `_HTTP._TCP.x` is `_http._tcp.x`.
+                let name = text.to_ascii_lowercase();
+                match dns::srv_name_problem(&name) {
                     Some(problem) => {
                         errs.push(b.addr.span(), problem);
                         continue;
                     }
-                    None => EndpointModel::Srv(text.to_ascii_lowercase()),
+                    None => EndpointModel::Srv(name),
                 }
             }
             Some(call) => {
@@ -367,7 +369,7 @@ fn check_resolve(errs: &mut Errors, v: &Value) -> ResolveModel {
             v => {
                 if let Some(ms) = duration(errs, v, "`every` (or `ttl`: when the records expire)") {
                     if ms < 100 {
-                        errs.push(v.span(), "resolving more often than every 100ms floods the DNS server; use at least `1s`");
+                        errs.push(v.span(), "resolving more often than every 100ms floods the DNS server; use `100ms` or more (`1s` is plenty)");
                     } else {
                         out.every_ms = Some(ms);
                     }

@@ -34,8 +34,12 @@ pub const STARTUP_LIMIT: Duration = Duration::from_secs(5);
 const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
 /// The first wait before a failed name is tried again; it doubles up to the refresh.
 const RETRY_FIRST: Duration = Duration::from_secs(1);
-/// SRV weights (0–65535) are scaled into the cluster's 1–1000.
+/// The heaviest weight of a member, as the macro allows; SRV weights (0–65535) are scaled
+/// into 1..=1000.
 const MAX_WEIGHT: u32 = 1000;
+/// The most members a cluster takes from DNS; past it, the lowest addresses are kept (and
+/// the log says so). It bounds the balancer wheel and the hash ring of a huge answer.
+pub const MAX_MEMBERS: usize = 1024;
 
 /// Where a backend is, as the table or `--backend` gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,52 +88,64 @@ impl Entry {
     /// source in errors (`--backend api`).
     pub fn parse(what: &str, item: &str) -> Result<Entry, Error> {
         let item = item.trim();
-        if let Some(name) = item.strip_prefix("srv(").and_then(|r| r.strip_suffix(')')) {
+        let refuse = |why: String| Error::BadArgument(format!("{what}: `{item}`: {why}"));
+        let (target, weight) = match item.rsplit_once('@') {
+            Some((target, w)) => match w.trim().parse::<u32>() {
+                Ok(w @ 1..=MAX_WEIGHT) => (target.trim(), Some(w)),
+                _ => {
+                    return Err(refuse(format!(
+                        "a weight is a whole number from 1 to {MAX_WEIGHT}"
+                    )))
+                }
+            },
+            None => (item, None),
+        };
+        if let Some(name) = target
+            .strip_prefix("srv(")
+            .and_then(|r| r.strip_suffix(')'))
+        {
+            if weight.is_some() {
+                return Err(refuse(
+                    "an SRV name takes its weights from its records; remove `@WEIGHT`".into(),
+                ));
+            }
             let name = name.trim().trim_matches('"').to_ascii_lowercase();
             if !name::srv_name_ok(name.as_bytes()) {
-                return Err(Error::BadArgument(format!(
-                    "{what}: `{item}`: expected an SRV name `_service._tcp.domain`, e.g. srv(_http._tcp.api.internal)"
-                )));
+                return Err(refuse(
+                    "expected an SRV name `_service._tcp.domain`, e.g. srv(_http._tcp.api.internal)".into(),
+                ));
             }
             return Ok(Entry {
                 source: Source::Srv(name.into()),
                 weight: 1,
             });
         }
-        let bad = || Error::BadAddress {
-            what: what.to_owned(),
-            addr: item.to_owned(),
-        };
-        let (target, weight) = match item.rsplit_once('@') {
-            Some((target, w)) => {
-                let weight: u32 = w.parse().map_err(|_| bad())?;
-                if weight == 0 {
-                    return Err(Error::BadArgument(format!(
-                        "{what}: `{item}`: weight must be at least 1"
+        let weight = weight.unwrap_or(1);
+        let source = match target.parse::<SocketAddr>() {
+            Ok(addr) if addr.port() != 0 => Source::Addr(addr),
+            Ok(_) => return Err(refuse("the port must be from 1 to 65535".into())),
+            Err(_) => {
+                let Some((host, port)) = target.rsplit_once(':') else {
+                    return Err(refuse(
+                        "no port; write IP:PORT or HOST:PORT, e.g. api.internal:8080".into(),
+                    ));
+                };
+                let Some(port) = port.parse::<u16>().ok().filter(|&p| p != 0) else {
+                    return Err(refuse("the port must be from 1 to 65535".into()));
+                };
+                if !name::host_name_ok(host.as_bytes()) {
+                    return Err(refuse(format!(
+                        "`{host}` is neither an IP address ([..] around IPv6) nor a host name \
+                         (labels of letters, digits and `-`, separated by `.`)"
                     )));
                 }
-                (target.trim(), weight)
+                Source::Name {
+                    host: host.to_ascii_lowercase().into(),
+                    port,
+                }
             }
-            None => (item, 1),
         };
-        if let Ok(addr) = target.parse::<SocketAddr>() {
-            return Ok(Entry {
-                source: Source::Addr(addr),
-                weight,
-            });
-        }
-        let (host, port) = target.rsplit_once(':').ok_or_else(bad)?;
-        let port: u16 = port.parse().ok().filter(|&p| p != 0).ok_or_else(bad)?;
-        if !name::host_name_ok(host.as_bytes()) {
-            return Err(bad());
-        }
-        Ok(Entry {
-            source: Source::Name {
-                host: host.to_ascii_lowercase().into(),
-                port,
-            },
-            weight,
-        })
+        Ok(Entry { source, weight })
     }
 
     /// Whether it is resolved by DNS.
@@ -321,7 +337,41 @@ impl Names {
             self.retry = RETRY_FIRST;
             refresh
         };
-        Round { members, wait }
+        Round {
+            members: self.bounded(members),
+            wait,
+        }
+    }
+
+    /// What the entries give now without asking: their addresses and the names' last
+    /// answers (for a round cut short at start-up).
+    fn known(&self) -> Vec<Member> {
+        let mut members = Vec::new();
+        for (entry, last) in self.entries.iter().zip(&self.last) {
+            if let Source::Addr(addr) = entry.source {
+                add(&mut members, addr, entry.weight);
+            }
+            for m in last.iter().flatten() {
+                add(&mut members, m.addr, m.weight);
+            }
+        }
+        self.bounded(members)
+    }
+
+    /// `members` in address order (so every replica, and every refresh, lists a set the
+    /// same way: `hash` balancing and the round-robin wheel do not depend on the order DNS
+    /// answered in), at most [`MAX_MEMBERS`] of them.
+    fn bounded(&self, mut members: Vec<Member>) -> Vec<Member> {
+        members.sort_by_key(|m| m.addr);
+        if members.len() > MAX_MEMBERS {
+            log::warn!(
+                "cluster `{}`: its names gave {} addresses; keeping the lowest {MAX_MEMBERS}",
+                self.cluster,
+                members.len()
+            );
+            members.truncate(MAX_MEMBERS);
+        }
+        members
     }
 }
 
@@ -354,57 +404,62 @@ async fn lookup(resolver: &TokioResolver, entry: &Entry) -> Result<(Vec<Member>,
                 .srv_lookup(&**name)
                 .await
                 .map_err(|e| e.to_string())?;
+            // Target `.` means "no such service here" (RFC 2782); port 0 reaches nothing.
             let records: Vec<_> = found
                 .answers()
                 .iter()
                 .filter_map(|r| match &r.data {
-                    RData::SRV(srv) => Some(srv),
+                    RData::SRV(srv) if !srv.target.is_root() && srv.port != 0 => Some(srv),
                     _ => None,
                 })
                 .collect();
-            // The most preferred priority only (RFC 2782: lower first); a `backup` cluster
-            // is the way to fail over further.
-            let Some(best) = records.iter().map(|s| s.priority).min() else {
-                return Err("no SRV records".to_owned());
-            };
-            let chosen: Vec<_> = records.into_iter().filter(|s| s.priority == best).collect();
-            let heaviest = chosen
-                .iter()
-                .map(|s| u32::from(s.weight))
-                .max()
-                .unwrap_or(1);
+            if records.is_empty() {
+                return Err("no usable SRV records".to_owned());
+            }
+            let mut priorities: Vec<u16> = records.iter().map(|s| s.priority).collect();
+            priorities.sort_unstable();
+            priorities.dedup();
             let mut valid_until = found.valid_until();
             let mut failures = Vec::new();
-            for srv in chosen {
-                let weight = srv_weight(srv.weight, heaviest);
-                // Servers usually send the targets' addresses along; ask when they did not.
-                let mut ips: Vec<IpAddr> = found
-                    .additionals()
+            // The most preferred priority whose targets resolve (RFC 2782: lower first).
+            for priority in priorities {
+                let chosen: Vec<_> = records.iter().filter(|s| s.priority == priority).collect();
+                let heaviest = chosen
                     .iter()
-                    .filter(|r| r.name == srv.target)
-                    .filter_map(|r| match &r.data {
-                        RData::A(a) => Some(IpAddr::V4(a.0)),
-                        RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                        _ => None,
-                    })
-                    .collect();
-                if ips.is_empty() {
-                    match resolver.lookup_ip(srv.target.clone()).await {
-                        Ok(answer) => {
-                            valid_until = valid_until.min(answer.valid_until());
-                            ips.extend(answer.iter());
+                    .map(|s| u32::from(s.weight))
+                    .max()
+                    .unwrap_or(1);
+                for srv in chosen {
+                    let weight = srv_weight(srv.weight, heaviest);
+                    // Servers usually send the targets' addresses along; ask when they did not.
+                    let mut ips: Vec<IpAddr> = found
+                        .additionals()
+                        .iter()
+                        .filter(|r| r.name == srv.target)
+                        .filter_map(|r| match &r.data {
+                            RData::A(a) => Some(IpAddr::V4(a.0)),
+                            RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                            _ => None,
+                        })
+                        .collect();
+                    if ips.is_empty() {
+                        match resolver.lookup_ip(srv.target.clone()).await {
+                            Ok(answer) => {
+                                valid_until = valid_until.min(answer.valid_until());
+                                ips.extend(answer.iter());
+                            }
+                            Err(e) => failures.push(format!("{}: {e}", srv.target)),
                         }
-                        Err(e) => failures.push(format!("{}: {e}", srv.target)),
+                    }
+                    for ip in ips {
+                        add(&mut out, SocketAddr::new(ip, srv.port), weight);
                     }
                 }
-                for ip in ips {
-                    add(&mut out, SocketAddr::new(ip, srv.port), weight);
+                if !out.is_empty() {
+                    return Ok((out, valid_until));
                 }
             }
-            if out.is_empty() {
-                return Err(format!("no SRV target resolved ({})", failures.join("; ")));
-            }
-            Ok((out, valid_until))
+            Err(format!("no SRV target resolved ({})", failures.join("; ")))
         }
     }
 }
@@ -436,7 +491,20 @@ pub fn resolve_at_start(dns: Dns, names: Vec<Names>) -> Result<Vec<(Names, Round
                 .build()
                 .map_err(|e| failed(&e))?;
             runtime.block_on(async {
-                let resolver = Arc::new(resolver(dns)?);
+                let resolver = match resolver(dns) {
+                    Ok(r) => Arc::new(r),
+                    Err(e) => {
+                        // Serve the addresses; discovery keeps trying to build a resolver.
+                        log::error!("{e}; serving without the backends given by name for now");
+                        return Ok(names
+                            .into_iter()
+                            .map(|n| {
+                                let members = n.known();
+                                (n, Round { members, wait: RETRY_FIRST })
+                            })
+                            .collect());
+                    }
+                };
                 let mut tasks = tokio::task::JoinSet::new();
                 for (i, mut n) in names.into_iter().enumerate() {
                     let resolver = resolver.clone();
@@ -449,7 +517,7 @@ pub fn resolve_at_start(dns: Dns, names: Vec<Names>) -> Result<Vec<(Names, Round
                                 n.cluster
                             );
                             Round {
-                                members: literal_members(&n.entries),
+                                members: n.known(),
                                 wait: RETRY_FIRST,
                             }
                         });
@@ -498,11 +566,20 @@ impl Discovery {
 impl BackgroundService for Discovery {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let work = std::mem::take(&mut *self.work.lock().unwrap_or_else(|p| p.into_inner()));
-        let resolver = match resolver(self.dns) {
-            Ok(r) => Arc::new(r),
-            Err(e) => {
-                log::error!("{e}; backends given by name keep their start-up addresses");
-                return;
+        // The resolver's configuration can be missing for a moment (a container's
+        // /etc/resolv.conf being written): try again rather than give up discovery.
+        let mut retry = RETRY_FIRST;
+        let resolver = loop {
+            match resolver(self.dns) {
+                Ok(r) => break Arc::new(r),
+                Err(e) => {
+                    log::error!("{e}; backends given by name keep their addresses, trying again in {retry:?}");
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry) => {}
+                        _ = shutdown.changed() => return,
+                    }
+                    retry = (retry * 2).min(Refresh::MAX_TTL);
+                }
             }
         };
         let mut tasks = tokio::task::JoinSet::new();
@@ -594,10 +671,18 @@ mod tests {
             "srv(api.internal)",
             "srv(_http._udp.x)",
             "a.b:80@0",
+            "a.b:80@1001",
+            "10.0.0.1:0",
+            "srv(_http._tcp.x)@3",
         ] {
             assert!(e(bad).is_err(), "{bad}");
         }
         assert_eq!(e("a.b:80@2").unwrap().to_string(), "a.b:80 weight 2");
+        // The message says what is wrong with a name, not only that it is no address.
+        let why = e("api_x:80").unwrap_err().to_string();
+        assert!(why.contains("`api_x` is neither an IP address"), "{why}");
+        let why = e("api.internal").unwrap_err().to_string();
+        assert!(why.contains("no port"), "{why}");
     }
 
     #[test]
