@@ -109,7 +109,7 @@ pub enum Endpoint {
         port: u16,
     },
     /// `srv("_http._tcp.api.internal")`: the targets of the name's SRV records of the most
-    /// preferred priority, with their ports and weights.
+    /// preferred priority whose targets resolve, with their ports and weights.
     Srv(&'static str),
 }
 

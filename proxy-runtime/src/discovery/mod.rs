@@ -53,7 +53,8 @@ pub enum Source {
         /// The port every address gets.
         port: u16,
     },
-    /// `srv(NAME)`: the targets of the SRV records of the most preferred priority.
+    /// `srv(NAME)`: the targets of the SRV records of the most preferred priority whose
+    /// targets resolve.
     Srv(Box<str>),
 }
 
