@@ -220,6 +220,10 @@ fn srv_records_give_ports_and_weights() {
         BTreeMap::from([("heavy".to_owned(), 300), ("light".to_owned(), 100)])
     );
     assert_eq!(spare.hits(), 0);
+    // When no target of priority 10 resolves any more, priority 20 serves.
+    dns.remove("heavy.sy.test");
+    dns.remove("light.sy.test");
+    until_answered_by(proxy.addr(), "/service", "spare", REFRESH + SLACK * 2);
 }
 
 #[test]
