@@ -590,11 +590,13 @@ impl BackgroundService for Discovery {
                 let Some(cluster) = clusters.get(index) else {
                     return;
                 };
-                let mut wait = first;
+                let mut next = tokio::time::Instant::now() + first;
                 loop {
-                    tokio::time::sleep(wait).await;
+                    tokio::time::sleep_until(next).await;
                     let round = names.resolve(&resolver).await;
-                    wait = round.wait;
+                    // The refresh counts from when this round asked, not from when its
+                    // swap (which waits out the overlap) finished.
+                    next = tokio::time::Instant::now() + round.wait;
                     apply(cluster, round.members).await;
                 }
             });
