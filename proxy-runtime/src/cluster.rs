@@ -140,26 +140,23 @@ impl Membership {
         members: Vec<Member>,
         previous: Option<&Membership>,
     ) -> Result<Membership, Error> {
-        let kept = |addr: SocketAddr| {
-            let p = previous?;
-            p.members
-                .iter()
-                .position(|m| m.addr == addr)
-                .map(|i| (p, i))
-        };
+        // Where each member stood in `previous`, if it was there: found once per member.
+        let kept: Vec<Option<(&Membership, usize)>> = members
+            .iter()
+            .map(|m| previous.and_then(|p| p.index(m.addr).map(|i| (p, i))))
+            .collect();
         let peers = members
             .iter()
             .map(|m| peer::build(spec, files, m.addr))
             .collect::<Result<Vec<_>, _>>()?;
-        let states = members
+        let states = kept
             .iter()
-            .map(|m| kept(m.addr).map_or_else(Default::default, |(p, i)| p.states[i].clone()))
+            .map(|k| k.map_or_else(Default::default, |(p, i)| p.states[i].clone()))
             .collect();
         let labels = members
             .iter()
-            .map(|m| {
-                kept(m.addr).map_or_else(|| m.addr.to_string().into(), |(p, i)| p.labels[i].clone())
-            })
+            .zip(&kept)
+            .map(|(m, k)| k.map_or_else(|| m.addr.to_string().into(), |(p, i)| p.labels[i].clone()))
             .collect();
         let ring = matches!(spec.balance, Balance::Consistent(_)).then(|| {
             let buckets: Vec<Bucket> = members
@@ -184,11 +181,6 @@ impl Membership {
             connect_retries,
             members,
         })
-    }
-
-    /// Its members.
-    pub fn members(&self) -> &[Member] {
-        &self.members
     }
 
     fn index(&self, addr: SocketAddr) -> Option<usize> {

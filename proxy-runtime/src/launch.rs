@@ -242,15 +242,20 @@ impl<T: Table> Launch<T> {
         }
 
         // Names resolve before the proxy serves; discovery keeps them current afterwards.
+        let entries: Vec<Vec<Entry>> = (0..T::CLUSTERS.len()).map(|i| self.entries(i)).collect();
         let (mut named, mut names) = (Vec::new(), Vec::new());
-        for (index, spec) in T::CLUSTERS.iter().enumerate() {
-            let entries = self.entries(index);
+        for ((index, spec), entries) in T::CLUSTERS.iter().enumerate().zip(&entries) {
             if entries.is_empty() {
                 return Err(Error::EmptyCluster(spec.name));
             }
             if entries.iter().any(Entry::is_name) {
                 named.push(index);
-                names.push(Names::new(T::NAME, spec.name, spec.resolve, entries));
+                names.push(Names::new(
+                    T::NAME,
+                    spec.name,
+                    spec.resolve,
+                    entries.clone(),
+                ));
             }
         }
         let (names, mut rounds): (Vec<Names>, Vec<discovery::Round>) = if names.is_empty() {
@@ -265,7 +270,7 @@ impl<T: Table> Launch<T> {
         for (index, spec) in T::CLUSTERS.iter().enumerate() {
             let (members, dynamic) = match named.iter().position(|&i| i == index) {
                 Some(p) => (std::mem::take(&mut rounds[p].members), true),
-                None => (discovery::literal_members(&self.entries(index)), false),
+                None => (discovery::literal_members(&entries[index]), false),
             };
             let (cluster, service) = LiveCluster::build(T::NAME, spec, members, dynamic)?;
             clusters.push(cluster);

@@ -277,12 +277,12 @@ impl Names {
     /// Resolve every name once. A name that fails keeps its last answer; the wait is then
     /// the retry backoff rather than the refresh.
     pub async fn resolve(&mut self, resolver: &TokioResolver) -> Round {
-        let mut members = Vec::new();
         let mut expires: Option<Instant> = None;
         let mut failed = false;
+        // With no address of its own, the cluster is empty until some name resolves.
+        let no_addresses = self.entries.iter().all(Entry::is_name);
         for (i, entry) in self.entries.iter().enumerate() {
-            if let Source::Addr(addr) = entry.source {
-                add(&mut members, addr, entry.weight);
+            if !entry.is_name() {
                 continue;
             }
             let result = lookup(resolver, entry).await;
@@ -309,7 +309,7 @@ impl Names {
                         None => log::warn!(
                             "cluster `{}`: {entry} did not resolve ({why}); it has no address yet{}",
                             self.cluster,
-                            if members.is_empty() && self.last.iter().all(Option::is_none) {
+                            if no_addresses && self.last.iter().all(Option::is_none) {
                                 ": the cluster answers 503 until a name resolves"
                             } else {
                                 ""
@@ -317,9 +317,6 @@ impl Names {
                         ),
                     }
                 }
-            }
-            for m in self.last[i].iter().flatten() {
-                add(&mut members, m.addr, m.weight);
             }
         }
         let refresh = match self.refresh {
@@ -339,13 +336,13 @@ impl Names {
             refresh
         };
         Round {
-            members: self.bounded(members),
+            members: self.known(),
             wait,
         }
     }
 
     /// What the entries give now without asking: their addresses and the names' last
-    /// answers (for a round cut short at start-up).
+    /// answers (a round's result, or what a round cut short at start-up leaves).
     fn known(&self) -> Vec<Member> {
         let mut members = Vec::new();
         for (entry, last) in self.entries.iter().zip(&self.last) {
